@@ -1,0 +1,1 @@
+fn main() { eprintln!("usage: cargo run -p xtask -- gen-profiles [SHARED_PS315_DIR]"); }
