@@ -2,4 +2,7 @@
 #![warn(missing_docs)]
 
 pub mod dataset;
+pub mod dates;
 pub mod dict;
+pub mod io;
+pub mod keys;
