@@ -129,6 +129,11 @@ impl Dataset {
         &self.elements
     }
 
+    /// The elements, by value.
+    pub fn into_elements(self) -> Vec<Element> {
+        self.elements
+    }
+
     /// Mutable access to the elements (callers must not change tags).
     pub fn elements_mut(&mut self) -> &mut [Element] {
         &mut self.elements
