@@ -51,6 +51,8 @@ pub struct Actions<'a> {
     date_policy: DatePolicy,
     /// Patient identifiers to remove from free text, lower-cased (clean descriptors).
     identifiers: Vec<String>,
+    /// Values the profile replaces (PN, LO, SH) that must not survive inside kept text.
+    replaced: Vec<String>,
     date_offset: Option<i64>,
     counts: ActionCounts,
     /// Whether any date was shifted (→ Longitudinal Temporal Information Modified).
@@ -67,6 +69,7 @@ impl<'a> Actions<'a> {
             key,
             date_policy,
             identifiers: patient_identifiers(top),
+            replaced: replaced_values(profile, top),
             date_offset,
             counts: ActionCounts::new(),
             dates_shifted: false,
@@ -159,11 +162,17 @@ impl<'a> Actions<'a> {
                     e.value = Value::Bytes(dummy(e.vr, self.key, e.as_str().unwrap_or("")));
                 }
             }
-            Action::Keep => {
-                if let Value::Items(items) = &mut e.value {
-                    self.apply_items(items, path)?;
+            Action::Keep => match &mut e.value {
+                Value::Items(items) => self.apply_items(items, path)?,
+                Value::Bytes(bytes) if is_free_text(e.vr) && !self.replaced.is_empty() => {
+                    if let Some(scrubbed) = scrub(bytes, &self.replaced, charset) {
+                        *bytes = scrubbed;
+                        pad_even(e.vr, bytes);
+                        self.count("scrub");
+                    }
                 }
-            }
+                _ => {}
+            },
             Action::Clean => self.clean(e, charset, path)?,
             Action::Uid => self.remap_uids(e),
             Action::Pseudonym => {
@@ -473,6 +482,100 @@ fn clean_embedded_dates(text: &str, offset: Option<i64>) -> String {
     out
 }
 
+/// Text VRs whose kept values are scrubbed of replaced values.
+fn is_free_text(vr: VR) -> bool {
+    matches!(
+        vr,
+        VR::LO | VR::SH | VR::ST | VR::LT | VR::UT | VR::UC | VR::PN
+    )
+}
+
+/// The values of identifying text attributes that the profile replaces or removes, which
+/// must not survive elsewhere in kept free text (e.g. a detector ID repeated inside a kept
+/// detector description). Values that the profile also keeps as a whole elsewhere, and
+/// values shorter than 4 characters, are left out. Upper-cased: matching ignores ASCII case.
+fn replaced_values(profile: &Profile, top: &Dataset) -> Vec<String> {
+    fn collect(
+        profile: &Profile,
+        ds: &Dataset,
+        replaced: &mut HashSet<String>,
+        kept: &mut HashSet<String>,
+    ) {
+        let creators = private_creators(ds);
+        for e in ds.elements() {
+            let tag = e.tag;
+            if let Value::Items(items) = &e.value {
+                for item in items {
+                    collect(profile, item, replaced, kept);
+                }
+                continue;
+            }
+            if is_creator(tag) || tag.element() == 0 {
+                continue;
+            }
+            let action = if tag.group() % 2 == 1 {
+                let creator = creators
+                    .get(&(tag.group(), (tag.element() >> 8) as u8))
+                    .map(String::as_str);
+                profile.private_action(tag, e.vr, creator)
+            } else {
+                profile.action(tag, e.vr)
+            };
+            let Some(text) = e.as_str() else { continue };
+            let values = text.split('\\').map(|v| v.trim().to_uppercase());
+            if action == Action::Keep {
+                kept.extend(values);
+            } else if matches!(e.vr, VR::PN | VR::LO | VR::SH) {
+                replaced.extend(values.filter(|v| v.chars().count() >= 4));
+            }
+        }
+    }
+    let (mut replaced, mut kept) = (HashSet::new(), HashSet::new());
+    collect(profile, top, &mut replaced, &mut kept);
+    let mut out: Vec<String> = replaced.difference(&kept).cloned().collect();
+    out.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    out
+}
+
+/// Finds `needle` in `hay` as a whole word (ASCII case-insensitive; letters, digits and
+/// `_` are word characters). Returns the byte position.
+pub fn find_word(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.is_empty() || hay.len() < needle.len() {
+        return None;
+    }
+    let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+    (0..=hay.len() - needle.len()).find(|&i| {
+        hay[i..i + needle.len()].eq_ignore_ascii_case(needle)
+            && (i == 0 || !word(hay[i - 1]) || !word(needle[0]))
+            && (i + needle.len() == hay.len()
+                || !word(hay[i + needle.len()])
+                || !word(needle[needle.len() - 1]))
+    })
+}
+
+/// Removes every whole-word occurrence of the replaced values from a kept text value.
+/// `None` when nothing matched. A value in a character set we cannot edit safely is
+/// emptied whole when it matches.
+fn scrub(raw: &[u8], replaced: &[String], charset: CharsetKind) -> Option<Vec<u8>> {
+    if !replaced
+        .iter()
+        .any(|v| find_word(raw, v.as_bytes()).is_some())
+    {
+        return None;
+    }
+    let editable = charset == CharsetKind::Utf8 || raw.iter().all(|&b| b < 0x80 && b != 0x1B);
+    if !editable {
+        return Some(Vec::new());
+    }
+    let mut out = raw.to_vec();
+    for v in replaced {
+        while let Some(i) = find_word(&out, v.as_bytes()) {
+            out.drain(i..i + v.len());
+        }
+    }
+    Some(out)
+}
+
 /// Whether the options ask for dates to be shifted.
 pub fn shifts_dates(profile: &Profile) -> bool {
     profile.has(DeidOption::RetainLongModifiedDates)
@@ -502,6 +605,15 @@ mod tests {
         assert_eq!(String::from_utf8(out).unwrap(), "CT head  pid  on ");
         let out = clean_text(b"x 20240102", &ids, CharsetKind::Utf8, Some(-7));
         assert_eq!(String::from_utf8(out).unwrap(), "x 20231226");
+    }
+
+    #[test]
+    fn kept_text_is_scrubbed_of_replaced_values_as_whole_words() {
+        let replaced = vec!["L03-02246".to_string(), "TOSHIBA".to_string()];
+        let out = scrub(b"SN=L03-02246;ctx=contact", &replaced, CharsetKind::Utf8).unwrap();
+        assert_eq!(out, b"SN=;ctx=contact");
+        assert_eq!(scrub(b"TOSHIBA_MEC", &replaced, CharsetKind::Utf8), None);
+        assert_eq!(find_word(b"a toshiba b", b"TOSHIBA"), Some(2));
     }
 
     #[test]

@@ -204,9 +204,18 @@ impl Deidentifier {
         Ok(Outcome {
             codes,
             patient_pseudonym,
-            study_uid: ds.get_str(STUDY_INSTANCE_UID).map(str::to_string),
-            series_uid: ds.get_str(SERIES_INSTANCE_UID).map(str::to_string),
-            sop_instance_uid: ds.get_str(SOP_INSTANCE_UID).map(str::to_string),
+            study_uid: ds
+                .get_str(STUDY_INSTANCE_UID)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string),
+            series_uid: ds
+                .get_str(SERIES_INSTANCE_UID)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string),
+            sop_instance_uid: ds
+                .get_str(SOP_INSTANCE_UID)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string),
             ..Outcome::default()
         })
     }
@@ -281,25 +290,20 @@ impl Deidentifier {
         let sop_class = ds
             .get_str(SOP_CLASS_UID)
             .or_else(|| input_meta.get_str(MEDIA_STORAGE_SOP_CLASS_UID))
-            .unwrap_or("");
-        meta.put(Element::text(
-            MEDIA_STORAGE_SOP_CLASS_UID,
-            VR::UI,
-            sop_class,
-        ));
-        let sop_instance = match ds.get_str(SOP_INSTANCE_UID) {
-            Some(uid) => uid.to_string(),
+            .filter(|u| !u.is_empty());
+        if let Some(uid) = sop_class {
+            meta.put(Element::text(MEDIA_STORAGE_SOP_CLASS_UID, VR::UI, uid));
+        }
+        let sop_instance = match ds.get_str(SOP_INSTANCE_UID).filter(|u| !u.is_empty()) {
+            Some(uid) => Some(uid.to_string()),
             None => input_meta
                 .get_str(MEDIA_STORAGE_SOP_INSTANCE_UID)
                 .filter(|u| !u.is_empty())
-                .map(|u| self.key.uid(u))
-                .unwrap_or_default(),
+                .map(|u| self.key.uid(u)),
         };
-        meta.put(Element::text(
-            MEDIA_STORAGE_SOP_INSTANCE_UID,
-            VR::UI,
-            &sop_instance,
-        ));
+        if let Some(uid) = sop_instance {
+            meta.put(Element::text(MEDIA_STORAGE_SOP_INSTANCE_UID, VR::UI, &uid));
+        }
         meta.put(Element::text(
             io::tags::TRANSFER_SYNTAX_UID,
             VR::UI,
@@ -350,6 +354,16 @@ impl Deidentifier {
     ) -> Result<Outcome, DeidError> {
         let mut src = Source::new(input, len);
         let mut header = src.read_header()?;
+        if let Some(px) = &header.pixel {
+            if px.length.is_none() != header.transfer_syntax.is_encapsulated() {
+                return Err(ReadError::Malformed {
+                    path: TagPath::default().child(px.tag),
+                    reason: "pixel data encoding does not match the transfer syntax",
+                    offset: src.position(),
+                }
+                .into());
+            }
+        }
         let mut actions = Actions::new(&self.profile, &self.key, self.date_policy, &header.dataset);
         let mut outcome = self.run(&mut actions, &mut header.dataset)?;
         let ts = header.transfer_syntax.clone();

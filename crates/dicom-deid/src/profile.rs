@@ -36,7 +36,9 @@
 //! type in the IOD, which the table does not give. We take the choice that keeps every IOD
 //! valid without keeping any original value: `X/Z` → empty, `X/D`, `X/Z/D` and `Z/D` → a
 //! dummy value, `X/Z/U*` → keep the sequence and apply the profile inside it (which remaps
-//! the contained UIDs). **Stricter than the table:** Patient's Age, when kept, is
+//! the contained UIDs); on a sequence, any compound code keeps the sequence with the profile
+//! applied inside, since an empty sequence is invalid where one item or more is required.
+//! **Stricter than the table:** an overlay whose Overlay Data is removed is removed whole; Patient's Age, when kept, is
 //! generalised (HIPAA: over 89 becomes `090Y`); date rows that an option cleans are
 //! shifted (DA, DT) or kept (TM, whose whole-day shift is a no-op).
 
@@ -496,6 +498,11 @@ impl fmt::Display for Selector {
     }
 }
 
+/// Overlay groups 6000–601E (even).
+fn is_overlay_group(group: u16) -> bool {
+    (0x6000..=0x601E).contains(&group) && group % 2 == 0
+}
+
 /// Parses `(gggg,eeee)` where any digit may be `x` (case-insensitive).
 fn parse_pattern(text: &str) -> Option<(u16, u16, u16, u16)> {
     let inner = text.trim().strip_prefix('(')?.strip_suffix(')')?;
@@ -727,6 +734,11 @@ impl Profile {
         }
         let vr = tag.and_then(dict::vr_of);
         let mut action = Action::from_code(&code).unwrap_or(Action::Remove);
+        if vr == Some(VR::SQ) && code.contains('/') {
+            // A compound code on a sequence: an empty sequence breaks Type 3 sequences of
+            // 1-n items, so keep it and apply the profile inside (as for X/Z/U*).
+            action = Action::Keep;
+        }
         if action == Action::Clean
             && self.has(DeidOption::RetainLongModifiedDates)
             && matches!(vr, Some(VR::DA | VR::DT | VR::TM))
@@ -863,6 +875,15 @@ impl Profile {
         }
         if let Some(rule) = self.table_rule(tag) {
             return rule.action.clone();
+        }
+        if is_overlay_group(tag.group()) {
+            // An overlay whose data is removed is removed whole: its other attributes
+            // would describe an overlay that is not there (Type 1 Overlay Data missing).
+            if let Some(rule) = self.table_rule(Tag(tag.group(), 0x3000)) {
+                if rule.action == Action::Remove {
+                    return Action::Remove;
+                }
+            }
         }
         self.unlisted_action(tag, vr)
     }
@@ -1024,6 +1045,8 @@ mod tests {
     fn masks_unknown_and_unlisted() {
         let p = Profile::basic();
         assert_eq!(p.action(Tag(0x6002, 0x3000), VR::OW), Action::Remove);
+        assert_eq!(p.action(Tag(0x6002, 0x0010), VR::US), Action::Remove); // the whole overlay
+        assert_eq!(p.action(Tag(0x0008, 0x1110), VR::SQ), Action::Keep); // X/Z on a sequence
         assert_eq!(p.action(Tag(0x5010, 0x0005), VR::US), Action::Remove);
         assert_eq!(p.action(Tag(0x0008, 0x0060), VR::CS), Action::Keep); // Modality
         assert_eq!(p.action(Tag(0x0008, 0x1150), VR::UI), Action::Uid); // Referenced SOP Class: engine keeps standard UIDs

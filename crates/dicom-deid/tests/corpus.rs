@@ -21,15 +21,58 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use std::process::Command;
 
-fn dciodvfy_errors(path: &Path) -> usize {
+/// dciodvfy's error lines for a file. dciodvfy cannot read deflated files, so those are
+/// first inflated to explicit VR little endian with dcmtk's dcmconv (a second reader).
+fn dciodvfy_errors(path: &Path) -> Vec<String> {
+    let bytes = std::fs::read(path).unwrap();
+    let deflated = bytes
+        .windows(22)
+        .take(2048)
+        .any(|w| w == b"1.2.840.10008.1.2.1.99");
+    let tmp = tempfile::NamedTempFile::new().unwrap();
+    let target = if deflated {
+        let status = Command::new("dcmconv")
+            .args(["+te"])
+            .arg(path)
+            .arg(tmp.path())
+            .output()
+            .expect("dcmconv (dcmtk) must be installed: .ci/run installs it");
+        assert!(
+            status.status.success(),
+            "dcmconv cannot inflate {}",
+            path.display()
+        );
+        tmp.path()
+    } else {
+        path
+    };
     let out = Command::new("dciodvfy")
-        .arg(path)
+        .arg(target)
         .output()
         .expect("dciodvfy (dicom3tools) must be installed: .ci/run installs it");
     let text =
         String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
-    text.lines().filter(|l| l.starts_with("Error")).count()
+    text.lines()
+        .filter(|l| l.starts_with("Error"))
+        .map(str::to_string)
+        .collect()
 }
+
+/// New dciodvfy errors that the standard itself causes, accepted by name.
+const ACCEPTED_NEW_ERRORS: [(&str, &str, &str); 2] = [
+    // PS3.15 E.1-1 says X for Responsible Person/Organization, which the Patient module
+    // requires (Type 2C) for animals: the Basic Profile itself removes them.
+    (
+        "fo-dicom/mr_brucker.dcm",
+        "Element=<ResponsibleOrganization>",
+        "X in Table E.1-1",
+    ),
+    (
+        "fo-dicom/mr_brucker.dcm",
+        "Element=<ResponsiblePerson>",
+        "X in Table E.1-1",
+    ),
+];
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
@@ -131,10 +174,13 @@ fn every_corpus_file_is_deidentified_or_rejected() {
         for ds in [&in_meta, &in_ds] {
             walk(ds, &mut |e, _| {
                 let Some(text) = e.as_str() else { return };
-                let values = text.split('\\').map(|v| v.trim().to_string());
+                let values = text.split('\\').map(|v| v.trim().to_uppercase());
                 if e.vr == VR::UI {
                     uids.extend(values.filter(|u| u.len() > 8 && !u.starts_with("1.2.840.10008.")));
                     return;
+                }
+                if e.tag.group() % 2 == 1 && (0x0010..=0x00FF).contains(&e.tag.element()) {
+                    return; // a private creator: a vendor name, not an identifier
                 }
                 let action = if e.tag.group() % 2 == 1 {
                     Action::Remove
@@ -154,11 +200,18 @@ fn every_corpus_file_is_deidentified_or_rejected() {
             }
         }
         for value in replaced.difference(&kept) {
-            if value == "ANONYMIZED" || value.chars().all(|c| c.is_ascii_digit()) {
+            // Our own dummy and marker words, and numbers (which binary data may contain).
+            if ["ANONYMIZED", "REMOVED", "MODIFIED"].contains(&value.as_str())
+                || value.chars().all(|c| c.is_ascii_digit())
+            {
                 continue;
             }
-            if contains(&searchable, value.as_bytes()) {
-                failures.push(format!("{rel}: an original identifier value survives{}", debug_value(value)));
+            // As a whole word: "UUUU" inside "UUUUUUU" is not that value.
+            if dicom_deid::actions::find_word(&searchable, value.as_bytes()).is_some() {
+                failures.push(format!(
+                    "{rel}: an original identifier value survives{}",
+                    debug_value(value)
+                ));
             }
         }
         assert!(
@@ -183,21 +236,37 @@ fn every_corpus_file_is_deidentified_or_rejected() {
         if !has_code {
             failures.push(format!("{rel}: no 113100 code"));
         }
-        assert_eq!(
-            out_meta.get_str(Tag(0x0002, 0x0003)),
-            outcome
-                .sop_instance_uid
-                .as_deref()
-                .or(out_meta.get_str(Tag(0x0002, 0x0003))),
-            "{rel}: meta SOP instance differs from the data set's"
-        );
+        if let Some(sop) = out_ds
+            .get_str(Tag(0x0008, 0x0018))
+            .filter(|s| !s.is_empty())
+        {
+            if out_meta.get_str(Tag(0x0002, 0x0003)) != Some(sop)
+                || outcome.sop_instance_uid.as_deref() != Some(sop)
+            {
+                failures.push(format!(
+                    "{rel}: Media Storage SOP Instance UID is not the new SOP Instance UID"
+                ));
+            }
+        }
 
         // Still a valid object, at least as valid as before.
         let (ei, eo) = (dciodvfy_errors(input), dciodvfy_errors(&output));
-        errs_in += ei;
-        errs_out += eo;
-        if eo > ei {
-            failures.push(format!("{rel}: dciodvfy errors rose from {ei} to {eo}"));
+        errs_in += ei.len();
+        errs_out += eo.len();
+        let accepted = eo
+            .iter()
+            .filter(|e| {
+                ACCEPTED_NEW_ERRORS
+                    .iter()
+                    .any(|(f, what, _)| *f == rel && e.contains(what))
+            })
+            .count();
+        if eo.len() - accepted > ei.len() {
+            failures.push(format!(
+                "{rel}: dciodvfy errors rose from {} to {}: {eo:?}",
+                ei.len(),
+                eo.len()
+            ));
         }
     }
     println!(
@@ -215,5 +284,9 @@ fn every_corpus_file_is_deidentified_or_rejected() {
 
 /// With DEID_TEST_SHOW_VALUES=1 (local debugging of public test data only), show the value.
 fn debug_value(v: &str) -> String {
-    if std::env::var_os("DEID_TEST_SHOW_VALUES").is_some() { format!(": {v:?}") } else { String::new() }
+    if std::env::var_os("DEID_TEST_SHOW_VALUES").is_some() {
+        format!(": {v:?}")
+    } else {
+        String::new()
+    }
 }

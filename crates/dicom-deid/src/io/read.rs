@@ -395,14 +395,18 @@ impl<'a> Source<'a> {
                 return Ok(None);
             }
             if tag == ITEM {
-                // A stray empty item after a zero-length sequence (a known encoder bug):
-                // it carries nothing, so skip it; any other stray item is malformed.
-                if self.read_u32("item length", path)? == 0 {
-                    continue;
+                // A stray item where an element should be (known encoder bugs: an empty item
+                // after a zero-length sequence, or a sequence whose header went missing).
+                // What it holds belongs to no attribute we can name, so it is dropped.
+                let len = self.read_u32("item length", path)?;
+                if len == UNDEFINED {
+                    return Err(
+                        self.malformed(&path.child(tag), "item where a data element was expected")
+                    );
                 }
-                return Err(
-                    self.malformed(&path.child(tag), "item where a data element was expected")
-                );
+                self.check_length(len as u64, end, &path.child(tag))?;
+                self.value(len as u64, &path.child(tag))?;
+                continue;
             }
             if tag.group() == 0xFFFE {
                 return Err(self.malformed(
