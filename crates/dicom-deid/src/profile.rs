@@ -38,9 +38,10 @@
 //! dummy value, `X/Z/U*` → keep the sequence and apply the profile inside it (which remaps
 //! the contained UIDs); on a sequence, any compound code keeps the sequence with the profile
 //! applied inside, since an empty sequence is invalid where one item or more is required.
-//! **Stricter than the table:** an overlay whose Overlay Data is removed is removed whole; Patient's Age, when kept, is
-//! generalised (HIPAA: over 89 becomes `090Y`); date rows that an option cleans are
-//! shifted (DA, DT) or kept (TM, whose whole-day shift is a no-op).
+//! **Stricter than the table:** an overlay whose Overlay Data is removed is removed whole;
+//! Patient's Age, when kept, is generalised (HIPAA: over 89 becomes `090Y`); date rows
+//! that an option cleans are shifted (DA, DT) or kept (TM, whose whole-day shift is a
+//! no-op).
 
 use crate::dict;
 use dicom_core::{Tag, VR};
@@ -1107,6 +1108,14 @@ mod tests {
             p.private_action(Tag(0x0029, 0x1110), VR::UN, Some("OTHER")),
             Action::Remove
         );
+    }
+
+    #[test]
+    fn shipped_research_profile_loads() {
+        let path = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../profiles/research.toml"));
+        let p = Profile::load(path).unwrap();
+        assert!(p.has(DeidOption::RetainLongModifiedDates));
+        assert_eq!(p.action(Tag(0x0010, 0x0020), VR::LO), Action::Pseudonym);
     }
 
     #[test]
