@@ -26,7 +26,8 @@
 //!    code, replaced by the code of an enabled option; when two enabled options disagree,
 //!    `C` (clean) beats `K` (keep), the more protective;
 //! 3. attributes the table does not list: group lengths are removed; UIDs are remapped
-//!    (kept under Retain UIDs); other attributes of the PS3.6 dictionary are kept;
+//!    (kept under Retain UIDs); dates (DA, DT) are emptied, shifted or kept as the date
+//!    options say; other attributes of the PS3.6 dictionary are kept;
 //!    public attributes the dictionary does not know are removed (fail closed).
 //!
 //! Private attributes are removed, except under Retain Safe Private where the Table
@@ -899,6 +900,16 @@ impl Profile {
             } else {
                 Action::Uid
             }
+        } else if matches!(dict::vr_of(tag), Some(VR::DA | VR::DT)) {
+            // Table E.1-1 "is subject to extension": a date it does not list yet is still a
+            // date of the patient's care, so it is handled by VR.
+            if self.has(DeidOption::RetainLongFullDates) {
+                Action::Keep
+            } else if self.has(DeidOption::RetainLongModifiedDates) {
+                Action::ShiftDate
+            } else {
+                Action::Empty
+            }
         } else if dict::is_known(tag) {
             Action::Keep
         } else {
@@ -1052,6 +1063,12 @@ mod tests {
         assert_eq!(p.action(Tag(0x0008, 0x0060), VR::CS), Action::Keep); // Modality
         assert_eq!(p.action(Tag(0x0008, 0x1150), VR::UI), Action::Uid); // Referenced SOP Class: engine keeps standard UIDs
         assert_eq!(p.action(Tag(0x0012, 0x0000), VR::UL), Action::Remove);
+        let unlisted_date = (0x0000..=0xFFFEu16)
+            .map(|e| Tag(0x0018, e))
+            .find(|t| dict::vr_of(*t) == Some(VR::DA) && p.table_rule(*t).is_none());
+        if let Some(t) = unlisted_date {
+            assert_eq!(p.action(t, VR::DA), Action::Empty, "unlisted date {t}");
+        }
         assert_eq!(p.action(Tag(0x0008, 0x0002), VR::LO), Action::Remove); // not in PS3.6
         let age = Profile::basic()
             .with_options([DeidOption::RetainPatientCharacteristics])
@@ -1112,7 +1129,10 @@ mod tests {
 
     #[test]
     fn shipped_research_profile_loads() {
-        let path = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../profiles/research.toml"));
+        let path = Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../profiles/research.toml"
+        ));
         let p = Profile::load(path).unwrap();
         assert!(p.has(DeidOption::RetainLongModifiedDates));
         assert_eq!(p.action(Tag(0x0010, 0x0020), VR::LO), Action::Pseudonym);
