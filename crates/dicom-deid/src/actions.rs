@@ -221,8 +221,20 @@ impl<'a> Actions<'a> {
                 Value::Bytes(bytes),
                 VR::LO | VR::SH | VR::ST | VR::LT | VR::UT | VR::UC | VR::PN | VR::CS,
             ) => {
-                let cleaned = clean_text(bytes, &self.identifiers, charset, self.date_offset);
-                *bytes = cleaned;
+                let had_text = bytes.iter().any(|b| !b" \0".contains(b));
+                let mut cleaned = clean_text(bytes, &self.identifiers, charset, self.date_offset);
+                if let Some(scrubbed) = scrub(&cleaned, &self.replaced, charset) {
+                    cleaned = scrubbed;
+                }
+                let has_text = cleaned
+                    .iter()
+                    .any(|b| b.is_ascii_alphanumeric() || *b >= 0x80);
+                *bytes = if had_text && !has_text {
+                    // Nothing of meaning is left: a dummy keeps a required value present.
+                    dummy(e.vr, self.key, "")
+                } else {
+                    cleaned
+                };
                 pad_even(e.vr, bytes);
                 Ok(())
             }
@@ -260,7 +272,7 @@ impl<'a> Actions<'a> {
             return match self.date_policy {
                 DatePolicy::Reject => Err(Rejection::NoPatientIdentity),
                 DatePolicy::Remove => {
-                    e.value = Value::Bytes(Vec::new());
+                    self.unshiftable(e);
                     Ok(())
                 }
             };
@@ -275,11 +287,22 @@ impl<'a> Actions<'a> {
             _ => match self.date_policy {
                 DatePolicy::Reject => Err(Rejection::BadDate(path.clone())),
                 DatePolicy::Remove => {
-                    e.value = Value::Bytes(Vec::new());
+                    self.unshiftable(e);
                     Ok(())
                 }
             },
         }
+    }
+
+    /// A date that cannot be shifted gets what the Basic Profile gives it without the date
+    /// options (a dummy where the table asks for one, so required dates stay present), and
+    /// never its original value.
+    fn unshiftable(&mut self, e: &mut Element) {
+        let value = match self.profile.basic_action(e.tag) {
+            Some(Action::Dummy) => dummy(e.vr, self.key, ""),
+            _ => Vec::new(),
+        };
+        e.value = Value::Bytes(value);
     }
 }
 

@@ -441,6 +441,15 @@ static TABLES: LazyLock<(BasicTable, SafePrivateTable)> = LazyLock::new(|| {
     )
 });
 
+static BASIC_ACTIONS: LazyLock<HashMap<Tag, Action>> = LazyLock::new(|| {
+    let basic = Profile::basic();
+    basic
+        .by_tag
+        .iter()
+        .map(|(t, r)| (*t, r.action.clone()))
+        .collect()
+});
+
 /// The rows of the embedded tables (for tests and `deid profile show`).
 pub fn tables() -> (&'static BasicTable, &'static SafePrivateTable) {
     (&TABLES.0, &TABLES.1)
@@ -915,6 +924,12 @@ impl Profile {
         } else {
             Action::Remove
         }
+    }
+
+    /// The Basic Profile action of a listed attribute, without options or overrides
+    /// (compound codes resolved as in [`Action::from_code`]).
+    pub fn basic_action(&self, tag: Tag) -> Option<Action> {
+        BASIC_ACTIONS.get(&tag).cloned()
     }
 
     /// The action for a private data element (not its creator) under `creator`.

@@ -13,10 +13,10 @@ mod common;
 
 use common::{parse, searchable_bytes, shared_dir, walk};
 use dicom_core::{Tag, VR};
-use dicom_deid::Deidentifier;
 use dicom_deid::dataset::Value;
 use dicom_deid::keys::Key;
 use dicom_deid::profile::{Action, Profile};
+use dicom_deid::{DeidOption, Deidentifier};
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use std::process::Command;
@@ -98,12 +98,37 @@ fn may_reject() -> HashSet<String> {
 
 #[test]
 fn every_corpus_file_is_deidentified_or_rejected() {
+    check_corpus(&[]);
+}
+
+/// The same with every option that removes less (but the full dates, which exclude the
+/// modified ones, and retain-uids, which would defeat the UID check): safe private
+/// attributes may now stay, and only they.
+#[test]
+fn every_corpus_file_with_the_retain_and_clean_options() {
+    check_corpus(&[
+        DeidOption::RetainSafePrivate,
+        DeidOption::RetainDeviceIdentity,
+        DeidOption::RetainInstitutionIdentity,
+        DeidOption::RetainPatientCharacteristics,
+        DeidOption::RetainLongModifiedDates,
+        DeidOption::CleanDescriptors,
+        DeidOption::CleanStructuredContent,
+        DeidOption::CleanGraphics,
+    ]);
+}
+
+fn check_corpus(options: &[DeidOption]) {
     let root = shared_dir().join("corpus/real");
-    let profile = Profile::basic();
-    let deid = Deidentifier::builder()
-        .key(Key::from_bytes(b"corpus-test-key-0123456789abcdef").unwrap())
-        .build()
+    let profile = Profile::basic()
+        .with_options(options.iter().copied())
         .unwrap();
+    let mut builder =
+        Deidentifier::builder().key(Key::from_bytes(b"corpus-test-key-0123456789abcdef").unwrap());
+    for o in options {
+        builder = builder.option(*o);
+    }
+    let deid = builder.build().unwrap();
     let allowed = may_reject();
     let out_dir = tempfile::tempdir().unwrap();
     let mut done = 0;
@@ -156,13 +181,14 @@ fn every_corpus_file_is_deidentified_or_rejected() {
         }
         let searchable = searchable_bytes(&out_bytes);
 
-        // No private element survives the basic profile.
-        walk(&out_ds, &mut |e, _| {
-            if e.tag.group() % 2 == 1 {
+        // No private element survives, but safe ones under Retain Safe Private.
+        walk_private(&out_ds, &mut |tag, creator| {
+            let is_creator = (0x0010..=0x00FF).contains(&tag.element());
+            if !is_creator && profile.private_action(tag, VR::UN, creator) != Action::Keep {
                 failures.push(format!(
                     "{rel}: private element ({:04X},{:04X}) in the output",
-                    e.tag.group(),
-                    e.tag.element()
+                    tag.group(),
+                    tag.element()
                 ));
             }
         });
@@ -172,7 +198,7 @@ fn every_corpus_file_is_deidentified_or_rejected() {
         let mut replaced = HashSet::new();
         let mut kept = HashSet::new();
         for ds in [&in_meta, &in_ds] {
-            walk(ds, &mut |e, _| {
+            walk_with_creator(ds, &mut |e, creator| {
                 let Some(text) = e.as_str() else { return };
                 let values = text.split('\\').map(|v| v.trim().to_uppercase());
                 if e.vr == VR::UI {
@@ -183,11 +209,20 @@ fn every_corpus_file_is_deidentified_or_rejected() {
                     return; // a private creator: a vendor name, not an identifier
                 }
                 let action = if e.tag.group() % 2 == 1 {
-                    Action::Remove
+                    profile.private_action(e.tag, e.vr, creator)
                 } else {
                     profile.action(e.tag, e.vr)
                 };
-                if matches!(e.vr, VR::PN | VR::LO | VR::SH) && action != Action::Keep {
+                let replaces = matches!(
+                    action,
+                    Action::Remove
+                        | Action::Empty
+                        | Action::Dummy
+                        | Action::Uid
+                        | Action::Pseudonym
+                        | Action::Replace(_)
+                );
+                if matches!(e.vr, VR::PN | VR::LO | VR::SH) && replaces {
                     replaced.extend(values.filter(|v| v.len() >= 4));
                 } else if action == Action::Keep {
                     kept.extend(values);
@@ -227,14 +262,17 @@ fn every_corpus_file_is_deidentified_or_rejected() {
                 "{rel}: missing Patient Identity Removed / De-identification Method"
             ));
         }
-        let has_code = match out_ds.get(Tag(0x0012, 0x0064)).map(|e| &e.value) {
+        let codes: Vec<&str> = match out_ds.get(Tag(0x0012, 0x0064)).map(|e| &e.value) {
             Some(Value::Items(items)) => items
                 .iter()
-                .any(|i| i.get_str(Tag(0x0008, 0x0100)) == Some("113100")),
-            _ => false,
+                .filter_map(|i| i.get_str(Tag(0x0008, 0x0100)))
+                .collect(),
+            _ => Vec::new(),
         };
-        if !has_code {
-            failures.push(format!("{rel}: no 113100 code"));
+        for (code, _) in deid.codes() {
+            if !codes.contains(&code.as_str()) {
+                failures.push(format!("{rel}: code {code} missing from (0012,0064)"));
+            }
         }
         if let Some(sop) = out_ds
             .get_str(Tag(0x0008, 0x0018))
@@ -270,7 +308,7 @@ fn every_corpus_file_is_deidentified_or_rejected() {
         }
     }
     println!(
-        "corpus: {} files, {done} de-identified, {} rejected {rejected:?}; dciodvfy errors: input {errs_in}, output {errs_out}",
+        "corpus {options:?}: {} files, {done} de-identified, {} rejected {rejected:?}; dciodvfy errors: input {errs_in}, output {errs_out}",
         files.len(),
         rejected.values().sum::<usize>()
     );
@@ -289,4 +327,31 @@ fn debug_value(v: &str) -> String {
     } else {
         String::new()
     }
+}
+
+/// Calls `f` with every element and, for private ones, its creator, at every depth.
+fn walk_with_creator<'a>(
+    ds: &'a dicom_deid::dataset::Dataset,
+    f: &mut dyn FnMut(&'a dicom_deid::dataset::Element, Option<&'a str>),
+) {
+    for e in ds.elements() {
+        let creator = (e.tag.group() % 2 == 1)
+            .then(|| ds.get_str(Tag(e.tag.group(), e.tag.element() >> 8)))
+            .flatten();
+        f(e, creator);
+        if let Value::Items(items) = &e.value {
+            for item in items {
+                walk_with_creator(item, f);
+            }
+        }
+    }
+}
+
+/// Calls `f` with every private tag and its creator, at every depth.
+fn walk_private(ds: &dicom_deid::dataset::Dataset, f: &mut dyn FnMut(Tag, Option<&str>)) {
+    walk_with_creator(ds, &mut |e, creator| {
+        if e.tag.group() % 2 == 1 {
+            f(e.tag, creator);
+        }
+    });
 }
