@@ -11,7 +11,7 @@
 
 mod common;
 
-use common::{parse, searchable_bytes, shared_dir, walk};
+use common::{parse, searchable_bytes, shared_dir};
 use dicom_core::{Tag, VR};
 use dicom_deid::dataset::Value;
 use dicom_deid::keys::Key;
