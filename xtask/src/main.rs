@@ -1,1 +1,3 @@
-fn main() { eprintln!("usage: cargo run -p xtask -- gen-profiles [SHARED_PS315_DIR]"); }
+fn main() {
+    eprintln!("usage: cargo run -p xtask -- gen-profiles [SHARED_PS315_DIR]");
+}

@@ -81,7 +81,11 @@ impl Element {
 /// Pads a value to even length with the VR's padding byte (NUL for UI and binary, space for text).
 pub fn pad_even(vr: VR, bytes: &mut Vec<u8>) {
     if bytes.len() % 2 == 1 {
-        bytes.push(if vr == VR::UI || is_binary(vr) { 0 } else { b' ' });
+        bytes.push(if vr == VR::UI || is_binary(vr) {
+            0
+        } else {
+            b' '
+        });
     }
 }
 
@@ -207,8 +211,17 @@ mod tests {
 
     #[test]
     fn text_is_padded_per_vr() {
-        assert_eq!(Element::text(Tag(8, 0x18), VR::UI, "1.2.3").raw(), Some(&b"1.2.3\0"[..]));
-        assert_eq!(Element::text(Tag(8, 0x60), VR::CS, "MRI").raw(), Some(&b"MRI "[..]));
-        assert_eq!(Element::text(Tag(8, 0x60), VR::CS, "MRI").as_str(), Some("MRI"));
+        assert_eq!(
+            Element::text(Tag(8, 0x18), VR::UI, "1.2.3").raw(),
+            Some(&b"1.2.3\0"[..])
+        );
+        assert_eq!(
+            Element::text(Tag(8, 0x60), VR::CS, "MRI").raw(),
+            Some(&b"MRI "[..])
+        );
+        assert_eq!(
+            Element::text(Tag(8, 0x60), VR::CS, "MRI").as_str(),
+            Some("MRI")
+        );
     }
 }
