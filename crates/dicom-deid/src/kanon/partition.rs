@@ -215,26 +215,43 @@ fn order_by(ctx: &Ctx, recs: &[u32], a: usize, sec: Option<usize>) -> Vec<u32> {
     }
 }
 
-/// Prefix losses: `out[p]` = summed loss of the first `p` records of `order` (all QIs),
-/// `ok[p]` = whether they satisfy l-diversity.
-fn prefix_losses(ctx: &Ctx, recs: &[u32], order: &[u32], rev: bool) -> (Vec<f64>, Vec<bool>) {
+/// Prefix losses: `out[p]` = summed loss of the first `p` records of `order` over the
+/// `active` QIs (those that vary in the partition), `ok[p]` = whether they satisfy
+/// l-diversity. With `rev`, the same for the suffixes (`out[p]` = records `p..`).
+fn prefix_losses(
+    ctx: &Ctx,
+    recs: &[u32],
+    order: &[u32],
+    active: &[usize],
+    rev: bool,
+) -> (Vec<f64>, Vec<bool>) {
     let n = order.len();
-    let q = ctx.q;
+    let w = ctx.w;
     let mut out = vec![0.0f64; n + 1];
     let mut ok = vec![true; n + 1];
-    let mut lo = vec![u32::MAX; q];
-    let mut hi = vec![0u32; q];
-    let mut cur = vec![0.0f64; q];
-    let mut dist = vec![0u32; q];
+    let ranged: Vec<usize> = active
+        .iter()
+        .copied()
+        .filter(|&a| ctx.enc.attrs[a].range_loss)
+        .collect();
+    let sets: Vec<usize> = active
+        .iter()
+        .copied()
+        .filter(|&a| !ctx.enc.attrs[a].range_loss)
+        .collect();
+    let mut lo = vec![u32::MAX; ranged.len()];
+    let mut hi = vec![0u32; ranged.len()];
+    let mut cur_r = vec![0.0f64; ranged.len()];
+    let mut dist = vec![0u32; sets.len()];
     let mut lst = ctx.p.l.map(|l| LState::new(ctx.enc.n_sens, l));
     SCRATCH.with(|s| {
         let mut s = s.borrow_mut();
-        if s.len() < q {
-            s.resize_with(q, Vec::new);
+        if s.len() < ctx.q {
+            s.resize_with(ctx.q, Vec::new);
         }
-        for (a, attr) in ctx.enc.attrs.iter().enumerate() {
-            if !attr.range_loss && s[a].len() < attr.d {
-                s[a].resize(attr.d, 0);
+        for &a in &sets {
+            if s[a].len() < ctx.enc.attrs[a].d {
+                s[a].resize(ctx.enc.attrs[a].d, 0);
             }
         }
         let mut total = 0.0;
@@ -244,44 +261,34 @@ fn prefix_losses(ctx: &Ctx, recs: &[u32], order: &[u32], rev: bool) -> (Vec<f64>
             } else {
                 order[step]
             } as usize;
-            let base = i * ctx.w;
-            for (a, attr) in ctx.enc.attrs.iter().enumerate() {
-                let c = recs[base + a];
-                let changed = if attr.range_loss {
-                    let mut ch = false;
-                    if c < lo[a] {
-                        lo[a] = c;
-                        ch = true;
+            let rec = &recs[i * w..(i + 1) * w];
+            for (j, &a) in ranged.iter().enumerate() {
+                let c = rec[a];
+                if c < lo[j] || c > hi[j] {
+                    lo[j] = lo[j].min(c);
+                    hi[j] = hi[j].max(c);
+                    if lo[j] < hi[j] {
+                        let nl = ctx.enc.attrs[a].loss_range(lo[j], hi[j]);
+                        total += nl - cur_r[j];
+                        cur_r[j] = nl;
                     }
-                    if c > hi[a] {
-                        hi[a] = c;
-                        ch = true;
+                }
+            }
+            for (j, &a) in sets.iter().enumerate() {
+                let cnt = &mut s[a][rec[a] as usize];
+                *cnt += 1;
+                if *cnt == 1 {
+                    dist[j] += 1;
+                    if dist[j] > 1 {
+                        total += ctx.enc.attrs[a].loss_distinct(dist[j])
+                            - ctx.enc.attrs[a].loss_distinct(dist[j] - 1);
                     }
-                    ch && lo[a] < hi[a]
-                } else {
-                    let cnt = &mut s[a][c as usize];
-                    *cnt += 1;
-                    if *cnt == 1 {
-                        dist[a] += 1;
-                        dist[a] > 1
-                    } else {
-                        false
-                    }
-                };
-                if changed {
-                    let nl = if attr.range_loss {
-                        attr.loss_range(lo[a], hi[a])
-                    } else {
-                        attr.loss_distinct(dist[a])
-                    };
-                    total += nl - cur[a];
-                    cur[a] = nl;
                 }
             }
             let p = if rev { n - 1 - step } else { step + 1 };
             out[p] = total;
             if let Some(st) = lst.as_mut() {
-                st.add(recs[base + q]);
+                st.add(rec[ctx.q]);
                 ok[p] = st.ok();
             }
         }
@@ -293,11 +300,9 @@ fn prefix_losses(ctx: &Ctx, recs: &[u32], order: &[u32], rev: bool) -> (Vec<f64>
         }
         // undo the counts
         for &i in order {
-            let base = i as usize * ctx.w;
-            for (a, attr) in ctx.enc.attrs.iter().enumerate() {
-                if !attr.range_loss {
-                    s[a][recs[base + a] as usize] = 0;
-                }
+            let rec = &recs[i as usize * w..(i as usize + 1) * w];
+            for &a in &sets {
+                s[a][rec[a] as usize] = 0;
             }
         }
     });
@@ -320,7 +325,7 @@ fn best_split(ctx: &Ctx, recs: &[u32], kk: usize, multi: bool) -> Option<Split> 
             .filter(|&b| b != a)
             .max_by(|&x, &y| summ[x].0.total_cmp(&summ[y].0));
         let mut res = Vec::new();
-        if let Some(s) = binary_cut(ctx, recs, a, sec, kk) {
+        if let Some(s) = binary_cut(ctx, recs, a, sec, &cands, kk) {
             res.push(s);
         }
         if multi && !ctx.enc.attrs[a].is_numeric() {
@@ -333,14 +338,24 @@ fn best_split(ctx: &Ctx, recs: &[u32], kk: usize, multi: bool) -> Option<Split> 
     } else {
         cands.iter().flat_map(|&a| eval(a)).collect()
     };
-    all.into_iter().min_by(|x, y| x.cost.total_cmp(&y.cost))
+    // score: loss reduction per extra part, so that a k-way split competes fairly with a cut
+    let parent: f64 = n as f64 * summ.iter().map(|x| x.0).sum::<f64>();
+    let score = |s: &Split| (parent - s.cost) / s.cuts.len() as f64;
+    all.into_iter().max_by(|x, y| score(x).total_cmp(&score(y)))
 }
 
-fn binary_cut(ctx: &Ctx, recs: &[u32], a: usize, sec: Option<usize>, kk: usize) -> Option<Split> {
+fn binary_cut(
+    ctx: &Ctx,
+    recs: &[u32],
+    a: usize,
+    sec: Option<usize>,
+    active: &[usize],
+    kk: usize,
+) -> Option<Split> {
     let n = recs.len() / ctx.w;
     let order = order_by(ctx, recs, a, sec);
-    let (pre, okp) = prefix_losses(ctx, recs, &order, false);
-    let (suf, oks) = prefix_losses(ctx, recs, &order, true);
+    let (pre, okp) = prefix_losses(ctx, recs, &order, active, false);
+    let (suf, oks) = prefix_losses(ctx, recs, &order, active, true);
     let (mut from, mut to) = (kk, n - kk);
     if n > ctx.p.balance_min_k * ctx.p.k && ctx.p.balance > 0.0 {
         let b = (ctx.p.balance * n as f64).floor() as usize;
