@@ -483,6 +483,10 @@ fn grouped_split(ctx: &Ctx, recs: &[u32], a: usize, g: &[u32], kk: usize) -> Opt
             }
         }
         ng2 = ng;
+        // a pooled group may still spoil entropy / recursive diversity of its host
+        if !feasible(&gid, ng2)[target] {
+            return None;
+        }
     }
     // counting sort by group
     let mut starts = vec![0usize; ng2 + 1];

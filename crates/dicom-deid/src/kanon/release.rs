@@ -245,21 +245,34 @@ fn sens_ok(enc: &Encoded, l: Option<LDiversity>, rows: &[u32]) -> bool {
     }
 }
 
-/// Greedy outlier suppression within `budget` rows: repeatedly removes, from classes that
-/// stay valid, the row whose removal lowers the total loss the most.
-fn suppress(enc: &Encoded, cfg: &KanonConfig, classes: &mut [Vec<u32>], budget: usize) -> Vec<u32> {
+/// Greedy outlier suppression within `budget` rows: repeatedly removes the row whose removal
+/// lowers the total loss the most (a suppressed row costs 1 per QI). When its class would
+/// become too small or lose l-diversity, the rest of the class is merged into a neighbouring
+/// class (neighbours in the partition tree's leaf order), if that still lowers the loss.
+fn suppress(
+    enc: &Encoded,
+    cfg: &KanonConfig,
+    classes: &mut Vec<Vec<u32>>,
+    budget: usize,
+) -> Vec<u32> {
     let q = enc.attrs.len() as f64;
     let mut out = Vec::new();
     let mut left = budget;
+    let valid = |rows: &[u32]| rows.len() >= cfg.k && sens_ok(enc, cfg.l, rows);
+    let cost = |rows: &[u32]| rows.len() as f64 * class_loss(enc, rows);
     while left > 0 {
-        let mut gains: Vec<(f64, usize, usize)> = classes
+        let snapshot: &Vec<Vec<u32>> = classes;
+        let mut moves: Vec<(f64, usize, usize, Option<usize>)> = snapshot
             .par_iter()
             .enumerate()
-            .filter(|(_, c)| c.len() > cfg.k)
+            .filter(|(_, c)| !c.is_empty())
             .filter_map(|(ci, c)| {
-                let base = c.len() as f64 * class_loss(enc, c);
-                let mut best: Option<(f64, usize)> = None;
-                let mut rest = Vec::with_capacity(c.len() - 1);
+                let base = cost(c);
+                if base <= 1e-12 {
+                    return None;
+                }
+                let mut best: Option<(f64, usize, Option<usize>)> = None;
+                let mut rest = Vec::with_capacity(c.len());
                 for j in 0..c.len() {
                     rest.clear();
                     rest.extend(
@@ -268,26 +281,60 @@ fn suppress(enc: &Encoded, cfg: &KanonConfig, classes: &mut [Vec<u32>], budget: 
                             .filter(|&(i, _)| i != j)
                             .map(|(_, &r)| r),
                     );
-                    let gain = base - (rest.len() as f64 * class_loss(enc, &rest) + q);
-                    if gain > 1e-9
-                        && best.is_none_or(|(g, _)| gain > g)
-                        && sens_ok(enc, cfg.l, &rest)
-                    {
-                        best = Some((gain, j));
+                    if valid(&rest) {
+                        let gain = base - cost(&rest) - q;
+                        if gain > 1e-9 && best.is_none_or(|(g, _, _)| gain > g) {
+                            best = Some((gain, j, None));
+                        }
+                        continue;
+                    }
+                    for nb in [ci.wrapping_sub(1), ci + 1] {
+                        let Some(d) = snapshot.get(nb) else { continue };
+                        if d.is_empty() {
+                            continue;
+                        }
+                        let mut merged = d.clone();
+                        merged.extend_from_slice(&rest);
+                        if !valid(&merged) {
+                            continue;
+                        }
+                        let gain = base + cost(d) - cost(&merged) - q;
+                        if gain > 1e-9 && best.is_none_or(|(g, _, _)| gain > g) {
+                            best = Some((gain, j, Some(nb)));
+                        }
                     }
                 }
-                best.map(|(g, j)| (g, ci, j))
+                best.map(|(g, j, m)| (g, ci, j, m))
             })
             .collect();
-        if gains.is_empty() {
+        if moves.is_empty() {
             break;
         }
-        gains.sort_by(|a, b| b.0.total_cmp(&a.0));
-        for (_, ci, j) in gains.into_iter().take(left) {
+        moves.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let mut touched = vec![false; classes.len()];
+        let mut applied = 0;
+        for (_, ci, j, merge) in moves {
+            if left == 0 {
+                break;
+            }
+            if touched[ci] || merge.is_some_and(|m| touched[m]) {
+                continue;
+            }
+            touched[ci] = true;
             out.push(classes[ci].swap_remove(j));
             left -= 1;
+            applied += 1;
+            if let Some(m) = merge {
+                touched[m] = true;
+                let rest = std::mem::take(&mut classes[ci]);
+                classes[m].extend(rest);
+            }
+        }
+        if applied == 0 {
+            break;
         }
     }
+    classes.retain(|c| !c.is_empty());
     out
 }
 
