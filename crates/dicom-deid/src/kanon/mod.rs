@@ -21,7 +21,7 @@
 //!    the smallest group if it still fails). They compete on the same exact cost.
 //! 4. **Balance guard and sampling**: in partitions of more than `8k` rows each side of a
 //!    binary cut must keep a fifth of the rows (so the recursion depth stays logarithmic);
-//!    partitions over 16,384 rows choose their cut on a systematic sample and then verify k
+//!    partitions over 4,096 rows choose their cut on a systematic sample and then verify k
 //!    and l on all rows (falling back to the exact search). Children are split in parallel
 //!    (rayon).
 //!

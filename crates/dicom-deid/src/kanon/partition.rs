@@ -8,7 +8,7 @@ use super::encode::{AttrKind, Encoded};
 use super::ldiv::{LDiversity, LState};
 
 /// Partitions larger than this are scored on a systematic sample of this many rows.
-const SAMPLE_MAX: usize = 16_384;
+const SAMPLE_MAX: usize = 4096;
 /// Partitions at least this large split their children in parallel.
 const PAR_MIN: usize = 2_048;
 
