@@ -59,6 +59,7 @@ pub mod dates;
 pub mod deid;
 pub mod dict;
 pub mod io;
+pub mod kanon;
 pub mod keys;
 pub mod profile;
 
