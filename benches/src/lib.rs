@@ -1,1 +1,4 @@
-//! Benchmarks live in `benches/`; this library is empty.
+//! Shared code of the benchmarks in `benches/benches/`: the PACS export tree generator.
+#![warn(missing_docs)]
+
+pub mod tree;
