@@ -48,9 +48,17 @@ fn timed(cmd: &mut Command) -> f64 {
 
 fn main() {
     let deid = workspace().join("target/release/deid");
-    assert!(deid.exists(), "build it first: cargo build --release -p deid-cli");
-    let base = std::env::var_os("DEID_BENCH_DIR").map(PathBuf::from).unwrap_or_else(|| workspace().join("target/bench-tree"));
-    let reps: usize = std::env::var("DEID_BENCH_REPS").ok().and_then(|s| s.parse().ok()).unwrap_or(3);
+    assert!(
+        deid.exists(),
+        "build it first: cargo build --release -p deid-cli"
+    );
+    let base = std::env::var_os("DEID_BENCH_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("target/bench-tree"));
+    let reps: usize = std::env::var("DEID_BENCH_REPS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3);
     let sizes: Vec<usize> = std::env::var("DEID_BENCH_PATIENTS")
         .unwrap_or_else(|_| "4,12".into())
         .split(',')
@@ -59,7 +67,9 @@ fn main() {
     let key = base.join("bench.key");
     std::fs::create_dir_all(&base).unwrap();
     std::fs::write(&key, b"benchmark key, not a secret 0123456789").unwrap();
-    println!("| patients | files | MiB | cp -r (s) | deid run (s) | ratio | files/s | MiB/s | peak RSS (MiB) |");
+    println!(
+        "| patients | files | MiB | cp -r (s) | deid run (s) | ratio | files/s | MiB/s | peak RSS (MiB) |"
+    );
     println!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     for patients in sizes {
         let tree = base.join(format!("tree-{patients}"));
@@ -77,7 +87,13 @@ fn main() {
             cp_times.push(timed(Command::new("cp").arg("-r").arg(&tree).arg(&copy)));
             let _ = std::fs::remove_dir_all(&out);
             deid_times.push(timed(
-                Command::new(&deid).arg("run").arg("-q").arg("--key-file").arg(&key).arg(&tree).arg(&out),
+                Command::new(&deid)
+                    .arg("run")
+                    .arg("-q")
+                    .arg("--key-file")
+                    .arg(&key)
+                    .arg(&tree)
+                    .arg(&out),
             ));
             rss = rss.max(children_peak_rss_mib());
         }
@@ -102,5 +118,8 @@ fn check_outputs(out: &Path, expected: usize) {
         .filter_map(Result::ok)
         .filter(|e| e.file_type().is_file() && e.path().extension().is_some_and(|x| x == "dcm"))
         .count();
-    assert_eq!(outputs, expected, "every DICOM file of the tree is de-identified");
+    assert_eq!(
+        outputs, expected,
+        "every DICOM file of the tree is de-identified"
+    );
 }

@@ -397,6 +397,29 @@ fn implicit_and_big_endian_round_trip() {
 }
 
 #[test]
+fn a_wrong_declared_vr_encoding_is_detected() {
+    for (declared, actual) in [
+        ("1.2.840.10008.1.2.1", Encoding::IMPLICIT_LE),
+        ("1.2.840.10008.1.2", Encoding::EXPLICIT_LE),
+    ] {
+        let mut meta = Dataset::new();
+        meta.put(Element::text(Tag(0x0002, 0x0010), VR::UI, declared));
+        let mut input = Vec::new();
+        write_file_start(&mut input, &meta).unwrap();
+        write_dataset(&mut input, &sample(), actual).unwrap();
+        let out = run(&deid(&[], "k1"), &input).unwrap();
+        let (meta, out) = parse(&out).unwrap();
+        assert_ne!(
+            meta.get_str(Tag(0x0002, 0x0010)),
+            Some(declared),
+            "the output declares what it is"
+        );
+        assert_eq!(out.get_str(Tag(0x0008, 0x0060)), Some("CT"));
+        assert_eq!(out.get_str(PATIENT_NAME), Some(""));
+    }
+}
+
+#[test]
 fn hostile_lengths_are_rejected_without_allocating_them() {
     let mut input = encode(&sample(), false);
     // An OB element that claims almost 4 GiB in a file of a few hundred bytes.

@@ -287,7 +287,20 @@ impl<'a> Source<'a> {
             )
         };
 
+        let mut transfer_syntax = transfer_syntax;
         self.encoding = transfer_syntax.encoding;
+        if !transfer_syntax.is_encapsulated()
+            && !self.encoding.deflated
+            && !self.encoding.big_endian
+        {
+            // A wrong declared VR encoding (a known encoder bug): trust the bytes. The
+            // output then declares the encoding it really has.
+            let actual = self.detect_encoding().unwrap_or(self.encoding);
+            if actual.explicit != self.encoding.explicit && !actual.big_endian {
+                transfer_syntax = TransferSyntax::for_encoding(actual);
+                self.encoding = actual;
+            }
+        }
         if self.encoding.deflated {
             let rest = std::mem::replace(&mut self.inner, Box::new(io::empty()));
             self.inner = Box::new(flate2::read::DeflateDecoder::new(rest));
