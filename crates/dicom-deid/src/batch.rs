@@ -252,9 +252,17 @@ pub enum BatchError {
 
 /// One walked entry, or a walk error, with its relative path.
 enum Item {
-    File { path: PathBuf, rel: PathBuf },
-    Symlink { rel: PathBuf },
-    WalkError { rel: Option<PathBuf>, reason: String },
+    File {
+        path: PathBuf,
+        rel: PathBuf,
+    },
+    Symlink {
+        rel: PathBuf,
+    },
+    WalkError {
+        rel: Option<PathBuf>,
+        reason: String,
+    },
 }
 
 /// Walks the input tree lazily: regular files and symlinks of this shard, and walk errors
@@ -268,8 +276,7 @@ fn walk(cfg: &BatchConfig, skip_dir: Option<PathBuf>) -> impl Iterator<Item = It
         .into_iter()
         .filter_entry(move |e| {
             skip_dir.as_ref().is_none_or(|skip| {
-                !(e.file_type().is_dir()
-                    && fs::canonicalize(e.path()).is_ok_and(|p| &p == skip))
+                !(e.file_type().is_dir() && fs::canonicalize(e.path()).is_ok_and(|p| &p == skip))
             })
         })
         .filter_map(move |entry| {
@@ -354,10 +361,14 @@ fn relative_output(deid: &Deidentifier, o: &crate::deid::Outcome, input_hash: &s
         None | Some("") => format!("NO-SOP-{input_hash}"),
         v => component(deid, v, "NO-SOP"),
     };
-    PathBuf::from(component(deid, o.patient_pseudonym.as_deref(), "NO-PATIENT-ID"))
-        .join(component(deid, o.study_uid.as_deref(), "NO-STUDY"))
-        .join(component(deid, o.series_uid.as_deref(), "NO-SERIES"))
-        .join(format!("{sop}.dcm"))
+    PathBuf::from(component(
+        deid,
+        o.patient_pseudonym.as_deref(),
+        "NO-PATIENT-ID",
+    ))
+    .join(component(deid, o.study_uid.as_deref(), "NO-STUDY"))
+    .join(component(deid, o.series_uid.as_deref(), "NO-SERIES"))
+    .join(format!("{sop}.dcm"))
 }
 
 fn same_contents(a: &Path, b: &Path) -> io::Result<bool> {
@@ -621,11 +632,9 @@ pub fn run_batch(
         let ctx = &ctx;
         s.spawn(move || {
             pool.install(|| {
-                walk(cfg, skip)
-                    .par_bridge()
-                    .for_each_with(tx, |tx, item| {
-                        let _ = tx.send(ctx.process(item));
-                    })
+                walk(cfg, skip).par_bridge().for_each_with(tx, |tx, item| {
+                    let _ = tx.send(ctx.process(item));
+                })
             })
         });
         for rec in rx {
