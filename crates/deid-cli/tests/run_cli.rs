@@ -440,9 +440,26 @@ fn resume_after_interruption_is_byte_identical() {
         .arg(&killed)
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(30));
+    // Kill as soon as some files are journaled (mid-run unless the run is very fast).
+    let journal = killed.join(".deid-state/journal-all.log");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::time::Instant::now() < deadline
+        && fs::metadata(&journal).map_or(true, |m| m.len() == 0)
+        && child.try_wait().unwrap().is_none()
+    {
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    let killed_mid_run = child.try_wait().unwrap().is_none();
+    eprintln!("killed mid-run: {killed_mid_run}");
     let _ = child.kill();
     let _ = child.wait();
+    if killed_mid_run {
+        eprintln!("outputs at kill: {}", tree(&killed).len());
+        assert!(
+            tree(&killed).len() < expected.len(),
+            "the kill came too late"
+        );
+    }
     for p in tree(&killed).keys() {
         assert_eq!(
             tree(&killed)[p],
