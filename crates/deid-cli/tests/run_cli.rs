@@ -584,3 +584,73 @@ fn profile_show_lists_rules() {
         .unwrap();
     assert_eq!(o.status.code(), Some(2));
 }
+
+#[test]
+fn sample_testdata_runs_clean() {
+    let sample = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../testdata/sample"
+    ));
+    let t = tempfile::tempdir().unwrap();
+    let (out, report) = (t.path().join("out"), t.path().join("r.jsonl"));
+    let key = key_file(t.path());
+    let o = run(
+        &[&sample, &out],
+        &[
+            "--key-file",
+            key.to_str().unwrap(),
+            "--report",
+            report.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let files = tree(&out);
+    assert_eq!(files.len(), 5);
+    for (path, bytes) in &files {
+        assert_no_phi(path, "an output path");
+        let text = String::from_utf8_lossy(bytes).to_uppercase();
+        for phi in [
+            "DOE^JANE",
+            "SMITH^JOHN",
+            "MRN-000",
+            "19700101",
+            "SPRINGFIELD",
+            "HOUSE^",
+        ] {
+            assert!(!text.contains(phi), "{phi} in {path}");
+        }
+    }
+    assert_no_phi(&fs::read_to_string(&report).unwrap(), "the report");
+}
+
+#[cfg(unix)]
+#[test]
+fn output_inside_input_and_symlinks_are_not_walked() {
+    let t = tempfile::tempdir().unwrap();
+    let input = t.path().join("in");
+    clean_tree(&input, 4);
+    std::os::unix::fs::symlink(&input, input.join("loop")).unwrap();
+    let out = input.join("out");
+    let report = t.path().join("r.jsonl");
+    let key = key_file(t.path());
+    let args = [
+        "--key-file",
+        key.to_str().unwrap(),
+        "--report",
+        report.to_str().unwrap(),
+    ];
+    assert_eq!(run(&[&input, &out], &args).status.code(), Some(0));
+    let first = tree(&out);
+    assert_eq!(first.len(), 4);
+    // The second run must not pick up its own outputs.
+    assert_eq!(run(&[&input, &out], &args).status.code(), Some(0));
+    assert_eq!(tree(&out), first);
+    let recs = records(&report);
+    assert_eq!(recs.len(), 5, "{recs:?}");
+    assert_eq!(recs.iter().filter(|r| r["kind"] == "symlink").count(), 1);
+}

@@ -161,6 +161,9 @@ pub struct FileRecord {
     pub bytes_in: u64,
     /// Bytes written.
     pub bytes_out: u64,
+    /// Whether the output is complete and in place, to be journaled.
+    #[serde(skip)]
+    journal: bool,
 }
 
 /// Counts so far, for a progress display.
@@ -423,6 +426,7 @@ impl Ctx<'_> {
             actions: None,
             bytes_in: 0,
             bytes_out: 0,
+            journal: false,
         }
     }
 
@@ -519,13 +523,17 @@ impl Ctx<'_> {
             return fail(r, &DeidError::Write(e));
         }
         match tmp.persist_noclobber(&dest) {
-            Ok(_) => r,
+            Ok(_) => {
+                r.journal = true;
+                r
+            }
             Err(e) if e.error.kind() == io::ErrorKind::AlreadyExists => {
                 match same_contents(e.file.path(), &dest) {
                     Ok(true) => {
                         r.status = Status::Skipped;
                         r.reason = Some("identical output already present".into());
                         r.bytes_out = 0;
+                        r.journal = true;
                         r
                     }
                     Ok(false) => {
@@ -638,7 +646,7 @@ pub fn run_batch(
             })
         });
         for rec in rx {
-            if rec.status == Status::Done
+            if rec.journal
                 && journal_err.is_none()
                 && let (Some(f), Some(out)) = (journal_out.as_mut(), rec.output.as_deref())
                 && let Err(e) = writeln!(f, "{}\t{}", rec.input, out).and_then(|_| f.flush())
@@ -668,4 +676,51 @@ pub fn run_batch(
         summary.mb_per_second = summary.bytes_in as f64 / 1e6 / summary.seconds;
     }
     Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shard_parsing() {
+        assert_eq!(
+            "2/8".parse::<Shard>().unwrap(),
+            Shard { index: 2, count: 8 }
+        );
+        for bad in ["0/3", "4/3", "1/0", "3", "a/b", "1/2/3", ""] {
+            assert!(bad.parse::<Shard>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn shards_partition_paths() {
+        let n = 5;
+        let shards: Vec<Shard> = (1..=n).map(|index| Shard { index, count: n }).collect();
+        let mut sizes = vec![0; n as usize];
+        for i in 0..1000 {
+            let rel = PathBuf::from(format!("patient {}/series/{i}.dcm", i % 7));
+            let owners: Vec<usize> = (0..n as usize)
+                .filter(|&s| shards[s].contains(&rel))
+                .collect();
+            assert_eq!(owners.len(), 1, "{rel:?}");
+            sizes[owners[0]] += 1;
+        }
+        assert!(sizes.iter().all(|&s| s > 120), "{sizes:?}");
+    }
+
+    #[test]
+    fn path_components_are_safe() {
+        let deid = Deidentifier::builder()
+            .key(crate::Key::from_bytes(b"0123456789abcdef").unwrap())
+            .build()
+            .unwrap();
+        assert_eq!(component(&deid, Some("2.25.123"), "X"), "2.25.123");
+        assert_eq!(component(&deid, None, "NO-STUDY"), "NO-STUDY");
+        assert_eq!(component(&deid, Some("  "), "NO-STUDY"), "NO-STUDY");
+        for bad in ["..", "../etc", "DOE^JANE", "a/b", ".hidden"] {
+            let c = component(&deid, Some(bad), "X");
+            assert!(c.starts_with("H-") && !c.contains(bad), "{bad} -> {c}");
+        }
+    }
 }
