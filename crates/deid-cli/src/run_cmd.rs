@@ -134,6 +134,12 @@ pub fn run(args: Args) -> u8 {
         eprintln!("error: the input {:?} is not a directory", args.input);
         return exit::USAGE;
     }
+    if let (Ok(i), Ok(o)) = (args.input.canonicalize(), args.output.canonicalize())
+        && i == o
+    {
+        eprintln!("error: the output directory must differ from the input directory");
+        return exit::USAGE;
+    }
     let cfg = BatchConfig {
         input: args.input,
         output: args.output,
@@ -168,9 +174,10 @@ pub fn run(args: Args) -> u8 {
     let mut progress = |p: &Progress| {
         if let Some(bar) = &bar {
             bar.set_position(p.files);
+            let secs = bar.elapsed().as_secs_f64().max(1e-3);
             bar.set_message(format!(
-                "{:.1} MB read, {} rejected",
-                p.bytes_in as f64 / 1e6,
+                "{:.1} MB/s  {} rejected",
+                p.bytes_in as f64 / 1e6 / secs,
                 p.rejected
             ));
         }

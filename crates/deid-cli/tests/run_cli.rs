@@ -553,6 +553,13 @@ fn usage_errors_and_help() {
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(2));
+    let o = deid()
+        .arg("run")
+        .arg(t.path())
+        .arg(t.path())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
     let o = deid().args(["run", "--help"]).output().unwrap();
     assert_eq!(o.status.code(), Some(0));
     let help = String::from_utf8_lossy(&o.stdout);
