@@ -218,12 +218,22 @@ pub fn run(args: Args) -> u8 {
     }
 }
 
+/// A progress bar; the total is counted by a background walk so that work starts at once.
 fn progress_bar(cfg: &BatchConfig) -> ProgressBar {
-    let bar = ProgressBar::new(batch::count_inputs(cfg));
-    let style =
-        ProgressStyle::with_template("{bar:30} {pos}/{len} files  {per_sec}  ETA {eta}  {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar());
+    let bar = ProgressBar::no_length();
+    let style = ProgressStyle::with_template("{bar:30} {pos}/{len} files  {fps}  {msg}  ETA {eta}")
+        .map(|s| {
+            s.with_key(
+                "fps",
+                |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                    let _ = write!(w, "{:.1} files/s", state.per_sec());
+                },
+            )
+        })
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
     bar.set_style(style);
+    let (counter, cfg) = (bar.clone(), cfg.clone());
+    std::thread::spawn(move || counter.set_length(batch::count_inputs(&cfg)));
     bar
 }
 
