@@ -316,6 +316,38 @@ fn messy_tree_phi_free_paths_and_report() {
     assert_eq!(recs2.iter().filter(|r| r["status"] == "skipped").count(), 6);
     assert_eq!(recs2.iter().filter(|r| r["status"] == "done").count(), 0);
     assert_eq!(tree(&out), files);
+
+    // A changed input is de-identified again and replaces its own output (not a duplicate).
+    let changed = "DOE_JANE/CT MRN0001/DOE_JANE_0000.dcm";
+    let sop = "1.2.826.0.1.3680043.99.0.0.0";
+    let (study, series) = ("1.2.826.0.1.3680043.99.0", "1.2.826.0.1.3680043.99.0.0");
+    write(
+        &input.join(changed),
+        &dicom("DOE^JANE", "MRN0001", study, series, sop, 123),
+    );
+    let o3 = run(
+        &[&input, &out],
+        &[
+            "--key-file",
+            key.to_str().unwrap(),
+            "--report",
+            report.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(o3.status.code(), Some(3));
+    let recs3 = records(&report);
+    let rec = recs3
+        .iter()
+        .find(|r| r["input"] == k.hash("input-path", changed).as_str())
+        .unwrap();
+    assert_eq!(rec["status"], "done", "{rec}");
+    let after = tree(&out);
+    assert_eq!(after.len(), 6);
+    assert_ne!(
+        after[rec["output"].as_str().unwrap()],
+        files[rec["output"].as_str().unwrap()]
+    );
+    assert_eq!(recs3.iter().filter(|r| r["status"] == "skipped").count(), 5);
 }
 
 #[test]

@@ -6,9 +6,13 @@
 //!   instance UID>.dcm`, all values taken from the de-identified data set.
 //! * Each file is de-identified into a temporary file under `OUT/.deid-tmp/<shard>/` and then
 //!   moved into place without overwriting anything, so a killed run never leaves a partial
-//!   `.dcm`. Finished inputs are journaled under `OUT/.deid-state/`; a rerun skips them
-//!   without reading them and completes to the same tree as an uninterrupted run (the same
-//!   key gives the same bytes).
+//!   `.dcm`. Finished inputs are journaled under `OUT/.deid-state/` (keyed path hash, size
+//!   and modification time, output path); a rerun skips unchanged ones without reading them
+//!   and completes to the same tree as an uninterrupted run (the same key gives the same
+//!   bytes).
+//! * When two inputs give the same output path (a duplicate SOP Instance UID), identical
+//!   bytes count as already done; different bytes are reported as `duplicate` and the output
+//!   written first is kept (with several jobs, which one is first is not fixed).
 //! * Shards: an input belongs to shard K of N by a SHA-256 of its path relative to the
 //!   input root, so shards need no coordination and their union is exactly a single run.
 //! * Reports name inputs by a keyed hash of their relative path (the path itself may hold
@@ -161,9 +165,10 @@ pub struct FileRecord {
     pub bytes_in: u64,
     /// Bytes written.
     pub bytes_out: u64,
-    /// Whether the output is complete and in place, to be journaled.
+    /// The input's stamp (size and modification time) when the output is complete and in
+    /// place, to be journaled.
     #[serde(skip)]
-    journal: bool,
+    journal: Option<String>,
 }
 
 /// Counts so far, for a progress display.
@@ -335,7 +340,8 @@ struct Ctx<'a> {
     deid: &'a Deidentifier,
     cfg: &'a BatchConfig,
     tmp_dir: PathBuf,
-    journal: HashMap<String, String>,
+    /// Input hash -> (input stamp, output path), from earlier runs.
+    journal: HashMap<String, (String, String)>,
 }
 
 fn rel_string(rel: &Path) -> String {
@@ -426,7 +432,7 @@ impl Ctx<'_> {
             actions: None,
             bytes_in: 0,
             bytes_out: 0,
-            journal: false,
+            journal: None,
         }
     }
 
@@ -450,7 +456,8 @@ impl Ctx<'_> {
 
     fn process_file(&self, path: &Path, rel: &Path) -> FileRecord {
         let mut r = self.record(Some(rel), Status::Done);
-        if let Some(out) = self.journal_hit(&r.input) {
+        let stamp = stamp(path);
+        if let Some(out) = stamp.as_deref().and_then(|s| self.journal_hit(&r.input, s)) {
             r.status = Status::Skipped;
             r.reason = Some("already done (journal)".into());
             r.output = Some(out);
@@ -524,7 +531,7 @@ impl Ctx<'_> {
         }
         match tmp.persist_noclobber(&dest) {
             Ok(_) => {
-                r.journal = true;
+                r.journal = stamp;
                 r
             }
             Err(e) if e.error.kind() == io::ErrorKind::AlreadyExists => {
@@ -533,8 +540,22 @@ impl Ctx<'_> {
                         r.status = Status::Skipped;
                         r.reason = Some("identical output already present".into());
                         r.bytes_out = 0;
-                        r.journal = true;
+                        r.journal = stamp;
                         r
+                    }
+                    Ok(false)
+                        if self.journal.get(&r.input).map(|(_, o)| o.as_str())
+                            == r.output.as_deref() =>
+                    {
+                        // This input made that output in an earlier run and has changed since.
+                        match e.file.persist(&dest) {
+                            Ok(_) => {
+                                r.reason = Some("input changed; its output was replaced".into());
+                                r.journal = stamp;
+                                r
+                            }
+                            Err(e) => fail(r, &DeidError::Write(e.error)),
+                        }
                     }
                     Ok(false) => {
                         r.status = Status::Duplicate;
@@ -554,15 +575,29 @@ impl Ctx<'_> {
         }
     }
 
-    /// The output of a journaled input, when it is still there.
-    fn journal_hit(&self, input_hash: &str) -> Option<String> {
-        let out = self.journal.get(input_hash)?;
-        self.cfg.output.join(out).is_file().then(|| out.clone())
+    /// The output of a journaled input, when the input is unchanged (same stamp) and the
+    /// output is still there.
+    fn journal_hit(&self, input_hash: &str, stamp: &str) -> Option<String> {
+        let (journaled, out) = self.journal.get(input_hash)?;
+        (journaled == stamp && self.cfg.output.join(out).is_file()).then(|| out.clone())
     }
 }
 
-/// Loads every journal under `state_dir`: input hash -> output path.
-fn load_journals(state_dir: &Path) -> io::Result<HashMap<String, String>> {
+/// Size and modification time of an input (a `stat`, without opening it): a journaled input
+/// with another stamp has changed and is de-identified again.
+fn stamp(path: &Path) -> Option<String> {
+    let meta = fs::metadata(path).ok()?;
+    let mtime = meta
+        .modified()
+        .ok()?
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?;
+    Some(format!("{}:{}", meta.len(), mtime.as_nanos()))
+}
+
+/// Loads every journal under `state_dir` (lines `input hash TAB stamp TAB output path`):
+/// input hash -> (stamp, output path). Later lines win.
+fn load_journals(state_dir: &Path) -> io::Result<HashMap<String, (String, String)>> {
     let mut map = HashMap::new();
     for entry in fs::read_dir(state_dir)? {
         let path = entry?.path();
@@ -576,10 +611,12 @@ fn load_journals(state_dir: &Path) -> io::Result<HashMap<String, String>> {
         for line in BufReader::new(File::open(&path)?).lines() {
             let line = line?;
             // A line cut by a kill has no tab or an incomplete output: ignored (redone).
-            if let Some((hash, out)) = line.split_once('\t')
+            let mut fields = line.split('\t');
+            if let (Some(hash), Some(stamp), Some(out), None) =
+                (fields.next(), fields.next(), fields.next(), fields.next())
                 && out.ends_with(".dcm")
             {
-                map.insert(hash.to_string(), out.to_string());
+                map.insert(hash.to_string(), (stamp.to_string(), out.to_string()));
             }
         }
     }
@@ -646,10 +683,14 @@ pub fn run_batch(
             })
         });
         for rec in rx {
-            if rec.journal
-                && journal_err.is_none()
-                && let (Some(f), Some(out)) = (journal_out.as_mut(), rec.output.as_deref())
-                && let Err(e) = writeln!(f, "{}\t{}", rec.input, out).and_then(|_| f.flush())
+            if journal_err.is_none()
+                && let (Some(f), Some(stamp), Some(out)) = (
+                    journal_out.as_mut(),
+                    rec.journal.as_deref(),
+                    rec.output.as_deref(),
+                )
+                && let Err(e) =
+                    writeln!(f, "{}\t{stamp}\t{}", rec.input, out).and_then(|_| f.flush())
             {
                 journal_err = Some(e);
             }
