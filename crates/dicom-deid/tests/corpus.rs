@@ -158,10 +158,7 @@ fn every_corpus_file_is_deidentified_or_rejected() {
                 continue;
             }
             if contains(&searchable, value.as_bytes()) {
-                failures.push(format!(
-                    "{rel}: an original identifier value survives{}",
-                    debug_value(value)
-                ));
+                failures.push(format!("{rel}: an original identifier value survives{}", debug_value(value)));
             }
         }
         assert!(
@@ -218,9 +215,5 @@ fn every_corpus_file_is_deidentified_or_rejected() {
 
 /// With DEID_TEST_SHOW_VALUES=1 (local debugging of public test data only), show the value.
 fn debug_value(v: &str) -> String {
-    if std::env::var_os("DEID_TEST_SHOW_VALUES").is_some() {
-        format!(": {v:?}")
-    } else {
-        String::new()
-    }
+    if std::env::var_os("DEID_TEST_SHOW_VALUES").is_some() { format!(": {v:?}") } else { String::new() }
 }
