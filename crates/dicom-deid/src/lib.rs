@@ -54,6 +54,7 @@
 #![warn(missing_docs)]
 
 pub mod actions;
+pub mod batch;
 pub mod dataset;
 pub mod dates;
 pub mod deid;
