@@ -47,7 +47,10 @@ fn edu_hierarchy() -> (Hierarchy, Vec<Vec<String>>) {
 
 const EDU: [&str; 5] = ["prim", "sec", "bach", "mast", "phd"];
 
-fn arb_case() -> impl Strategy<Value = (Vec<(u32, u32, usize, usize)>, usize, u8, bool)> {
+/// Rows of (age, zip, education, diagnosis), k, l kind, hierarchy recoding.
+type Case = (Vec<(u32, u32, usize, usize)>, usize, u8, bool);
+
+fn arb_case() -> impl Strategy<Value = Case> {
     (
         prop::collection::vec((0u32..90, 0u32..5, 0usize..5, 0usize..4), 1..160),
         1usize..25,

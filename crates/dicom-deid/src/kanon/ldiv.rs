@@ -30,7 +30,7 @@ impl LDiversity {
     /// Checks the parameters.
     pub fn validate(&self) -> Result<(), String> {
         match *self {
-            LDiversity::Distinct { l } if l == 0 => Err("l must be at least 1".into()),
+            LDiversity::Distinct { l: 0 } => Err("l must be at least 1".into()),
             LDiversity::Entropy { l } if !(l >= 1.0 && l.is_finite()) => {
                 Err("entropy l must be a finite number >= 1".into())
             }

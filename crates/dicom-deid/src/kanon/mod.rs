@@ -6,7 +6,7 @@
 //! Mondrian (LeFevre et al., 2006), with four changes that lower the information loss:
 //!
 //! 1. **Exact-loss cut selection.** Mondrian cuts the widest attribute at its median. Here
-//!    every quasi-identifier (QI) is tried: the partition's records are ordered by that QI
+//!    the five quasi-identifiers (QIs) with the largest loss in the partition are tried: the partition's records are ordered by that QI
 //!    (ties ordered by the QI with the largest remaining loss), one forward and one backward
 //!    pass compute, for *every* cut position, the summed loss of all QIs of both sides, and
 //!    the cut with the smallest `|left| * loss(left) + |right| * loss(right)` among those whose

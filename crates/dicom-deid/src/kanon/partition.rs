@@ -9,6 +9,9 @@ use super::ldiv::{LDiversity, LState};
 
 /// Partitions larger than this are scored on a systematic sample of this many rows.
 const SAMPLE_MAX: usize = 4096;
+/// Binary cuts are searched along at most this many QIs per partition (those with the
+/// largest loss); the cost of every cut still counts all QIs.
+const MAX_CUT_QIS: usize = 5;
 /// Partitions at least this large split their children in parallel.
 const PAR_MIN: usize = 2_048;
 
@@ -62,6 +65,7 @@ pub(crate) fn partition(enc: &Encoded, p: &Params) -> (Vec<u32>, Vec<usize>) {
     });
     let ctx = Ctx { enc, p, q, w };
     let leaves = node(&ctx, &mut recs);
+
     let rows = recs.chunks_exact(w).map(|r| r[q + 1]).collect();
     (rows, leaves)
 }
@@ -317,15 +321,19 @@ fn best_split(ctx: &Ctx, recs: &[u32], kk: usize, multi: bool) -> Option<Split> 
     }
     let summ = summary(ctx, recs);
     // secondary sort key: the other varying attribute with the largest loss
-    let cands: Vec<usize> = (0..ctx.q).filter(|&a| summ[a].1).collect();
+    let active: Vec<usize> = (0..ctx.q).filter(|&a| summ[a].1).collect();
+    // cut along the QIs that lose the most (all of them when there are few)
+    let mut cands = active.clone();
+    cands.sort_by(|&x, &y| summ[y].0.total_cmp(&summ[x].0));
+    cands.truncate(MAX_CUT_QIS);
     let eval = |a: usize| -> Vec<Split> {
-        let sec = cands
+        let sec = active
             .iter()
             .copied()
             .filter(|&b| b != a)
             .max_by(|&x, &y| summ[x].0.total_cmp(&summ[y].0));
         let mut res = Vec::new();
-        if let Some(s) = binary_cut(ctx, recs, a, sec, &cands, kk) {
+        if let Some(s) = binary_cut(ctx, recs, a, sec, &active, kk) {
             res.push(s);
         }
         if multi && !ctx.enc.attrs[a].is_numeric() {
@@ -443,8 +451,8 @@ fn grouped_split(ctx: &Ctx, recs: &[u32], a: usize, g: &[u32], kk: usize) -> Opt
         let mut st: Vec<Option<LState>> = (0..ng)
             .map(|_| ctx.p.l.map(|l| LState::new(ctx.enc.n_sens, l)))
             .collect();
-        for i in 0..n {
-            let x = gid[i] as usize;
+        for (i, &x) in gid.iter().enumerate() {
+            let x = x as usize;
             size[x] += 1;
             if let Some(s) = st[x].as_mut() {
                 s.add(code(ctx, recs, i, ctx.q));
