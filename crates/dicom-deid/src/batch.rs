@@ -27,7 +27,7 @@ use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Instant;
@@ -477,14 +477,16 @@ impl Ctx<'_> {
             r.bytes_out = 0;
             r
         };
-        let file = match File::open(path) {
-            Ok(f) => f,
+        r.bytes_in = match fs::metadata(path) {
+            Ok(m) => m.len(),
             Err(e) => return fail(r, &DeidError::Open(e)),
         };
-        let len = file.metadata().map(|m| m.len()).ok();
-        r.bytes_in = len.unwrap_or(0);
-        let input = BufReader::with_capacity(256 * 1024, file);
         if self.cfg.dry_run {
+            let input = match File::open(path) {
+                Ok(f) => BufReader::with_capacity(256 * 1024, f),
+                Err(e) => return fail(r, &DeidError::Open(e)),
+            };
+            let len = Some(r.bytes_in);
             let mut sink = Counting {
                 inner: io::sink(),
                 n: 0,
@@ -507,19 +509,11 @@ impl Ctx<'_> {
             Ok(t) => t,
             Err(e) => return fail(r, &DeidError::Write(e)),
         };
-        let mut out = Counting {
-            inner: BufWriter::with_capacity(256 * 1024, tmp.as_file()),
-            n: 0,
-        };
-        let outcome = match self.deid.deidentify_stream(input, len, &mut out) {
+        let outcome = match self.deid.deidentify_into(path, tmp.as_file()) {
             Ok(o) => o,
             Err(e) => return fail(r, &e),
         };
-        if let Err(e) = out.flush() {
-            return fail(r, &DeidError::Write(e));
-        }
-        r.bytes_out = out.n;
-        drop(out);
+        r.bytes_out = tmp.as_file().metadata().map(|m| m.len()).unwrap_or(0);
         let rel_out = relative_output(self.deid, &outcome, &r.input);
         r.output = Some(rel_string(&rel_out));
         r.actions = Some(outcome.actions);

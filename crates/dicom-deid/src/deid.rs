@@ -2,7 +2,9 @@
 
 use crate::actions::{ActionCounts, Actions, DatePolicy, Rejection};
 use crate::dataset::{Dataset, Element, Value};
-use crate::io::{self, BodyWriter, Encoding, ReadError, Source, TagPath, TransferSyntax};
+use crate::io::{
+    self, BodyWriter, Encoding, PixelHeader, ReadError, Source, TagPath, TransferSyntax,
+};
 use crate::keys::Key;
 use crate::profile::{DeidOption, Profile};
 use dicom_core::{Tag, VR};
@@ -326,8 +328,6 @@ impl Deidentifier {
     /// to a temporary file beside it and renamed into place only when complete, so a failed
     /// or killed run never leaves a partial file. The input is only read.
     pub fn deidentify_file(&self, input: &Path, output: &Path) -> Result<Outcome, DeidError> {
-        let file = File::open(input).map_err(DeidError::Open)?;
-        let len = file.metadata().map_err(DeidError::Open)?.len();
         let dir = output
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
@@ -337,11 +337,24 @@ impl Deidentifier {
             .suffix(".part")
             .tempfile_in(dir)
             .map_err(DeidError::Write)?;
-        let out = BufWriter::with_capacity(256 * 1024, tmp.as_file());
-        let outcome =
-            self.deidentify_stream(BufReader::with_capacity(256 * 1024, file), Some(len), out)?;
+        let outcome = self.deidentify_into(input, tmp.as_file())?;
         tmp.persist(output).map_err(|e| DeidError::Write(e.error))?;
         Ok(outcome)
+    }
+
+    /// De-identifies the file `input` into the open file `output` (for callers that manage
+    /// their own temporary files). Pixel data is copied file to file by the kernel when the
+    /// transfer syntax allows it. On error, `output` holds a partial file to discard.
+    pub fn deidentify_into(&self, input: &Path, output: &File) -> Result<Outcome, DeidError> {
+        let file = File::open(input).map_err(DeidError::Open)?;
+        let len = file.metadata().map_err(DeidError::Open)?.len();
+        let out = BufWriter::with_capacity(256 * 1024, output);
+        let src = Source::new(BufReader::with_capacity(64 * 1024, &file), Some(len));
+        self.process(src, out, |src, px, body| match body {
+            // Plain output to a file: the kernel copies the pixel data file to file.
+            BodyWriter::Plain(out) => copy_pixel_data_between_files(src, px, &file, len, out),
+            body => src.copy_pixel_data(px, body),
+        })
     }
 
     /// De-identifies a DICOM stream (`len`: its size when known, which bounds every declared
@@ -352,7 +365,22 @@ impl Deidentifier {
         len: Option<u64>,
         out: W,
     ) -> Result<Outcome, DeidError> {
-        let mut src = Source::new(input, len);
+        self.process(Source::new(input, len), out, |src, px, body| {
+            src.copy_pixel_data(px, body)
+        })
+    }
+
+    /// Reads, de-identifies and writes one file; `copy_pixels` moves the pixel data.
+    fn process<'a, W: Write>(
+        &self,
+        mut src: Source<'a>,
+        out: W,
+        copy_pixels: impl FnOnce(
+            &mut Source<'a>,
+            &PixelHeader,
+            &mut BodyWriter<W>,
+        ) -> Result<u64, ReadError>,
+    ) -> Result<Outcome, DeidError> {
         let mut header = src.read_header()?;
         if let Some(px) = &header.pixel {
             if px.length.is_none() != header.transfer_syntax.is_encapsulated() {
@@ -377,7 +405,7 @@ impl Deidentifier {
         let mut body = BodyWriter::new(out, ts.encoding);
         io::write_dataset(&mut body, &header.dataset, enc).map_err(DeidError::Write)?;
         if let Some(px) = header.pixel {
-            outcome.pixel_bytes = src.copy_pixel_data(&px, &mut body)?;
+            outcome.pixel_bytes = copy_pixels(&mut src, &px, &mut body)?;
             let mut trailer = src.read_trailer()?;
             actions.apply(&mut trailer, &TagPath::default())?;
             io::write_dataset(&mut body, &trailer, enc).map_err(DeidError::Write)?;
@@ -389,4 +417,40 @@ impl Deidentifier {
         outcome.actions = actions.counts().clone();
         Ok(outcome)
     }
+}
+
+/// Copies the top-level pixel data from `input` (at the reader's position) to `out` with
+/// `std::io::copy` between files, which Linux turns into `copy_file_range`: the bytes never
+/// pass through user space. Encapsulated data is first walked item by item (headers only) to
+/// find where it ends; every length is checked against the file size. The reader then
+/// resumes after the pixel data, for whatever trails it.
+fn copy_pixel_data_between_files<'a>(
+    src: &mut Source<'a>,
+    px: &PixelHeader,
+    input: &'a File,
+    len: u64,
+    out: &mut BufWriter<&File>,
+) -> Result<u64, ReadError> {
+    use std::io::{Seek, SeekFrom};
+    let start = src.position();
+    let enc = src.encoding();
+    let path = TagPath::default().child(px.tag);
+    let mut reader = input;
+    let end = match px.length {
+        Some(n) => start + n as u64,
+        None => io::end_of_fragments(&mut reader, start, len, enc, &path)?,
+    };
+    io::write_element_header(out, px.tag, px.vr, px.length.unwrap_or(u32::MAX), enc)
+        .map_err(ReadError::Output)?;
+    reader.seek(SeekFrom::Start(start))?;
+    let copied = std::io::copy(&mut reader.take(end - start), out).map_err(ReadError::Output)?;
+    if copied != end - start {
+        return Err(ReadError::Truncated {
+            what: "pixel data",
+            path,
+            offset: start + copied,
+        });
+    }
+    src.resume_at(BufReader::with_capacity(64 * 1024, input), end);
+    Ok(copied)
 }

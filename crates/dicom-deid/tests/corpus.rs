@@ -180,6 +180,15 @@ fn check_corpus(options: &[DeidOption]) {
             failures.push(format!("{rel}: dicom-rs cannot open the output: {e}"));
         }
         let searchable = searchable_bytes(&out_bytes);
+        // The file path (kernel copy of the pixel data) and the stream path agree byte for byte.
+        let mut streamed = Vec::new();
+        deid.deidentify_stream(&in_bytes[..], Some(in_bytes.len() as u64), &mut streamed)
+            .unwrap();
+        if streamed != out_bytes {
+            failures.push(format!(
+                "{rel}: deidentify_file and deidentify_stream differ"
+            ));
+        }
 
         // No private element survives, but safe ones under Retain Safe Private.
         walk_private(&out_ds, &mut |tag, creator| {

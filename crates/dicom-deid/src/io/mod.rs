@@ -16,7 +16,7 @@ mod read;
 mod transfer;
 mod write;
 
-pub use read::{Header, PixelHeader, ReadError, Source};
+pub use read::{Header, PixelHeader, ReadError, Source, end_of_fragments};
 pub use transfer::{Encoding, TransferSyntax};
 pub use write::{BodyWriter, write_dataset, write_element_header, write_file_start};
 

@@ -115,6 +115,13 @@ impl<'a> Source<'a> {
         }
     }
 
+    /// Continues reading from `reader`, which must be positioned at stream offset `pos`
+    /// (after the caller moved past some bytes itself, e.g. copied the pixel data).
+    pub fn resume_at(&mut self, reader: impl Read + 'a, pos: u64) {
+        self.inner = Box::new(reader);
+        self.pos = pos;
+    }
+
     /// Bytes read so far (of the inflated stream for a deflated data set).
     pub fn position(&self) -> u64 {
         self.pos
@@ -720,5 +727,62 @@ fn implicit_vr(tag: Tag) -> VR {
         VR::UL // group length
     } else {
         dict::vr_of(tag).unwrap_or(VR::UN)
+    }
+}
+
+/// Walks the items of encapsulated pixel data that starts at `start` in a file of `len`
+/// bytes, reading only item headers, and returns the offset just after the sequence
+/// delimiter. The reader's position is left anywhere.
+pub fn end_of_fragments(
+    reader: &mut (impl Read + std::io::Seek),
+    start: u64,
+    len: u64,
+    enc: Encoding,
+    path: &TagPath,
+) -> Result<u64, ReadError> {
+    let mut pos = start;
+    loop {
+        reader.seek(std::io::SeekFrom::Start(pos))?;
+        let mut b = [0u8; 8];
+        reader
+            .read_exact(&mut b)
+            .map_err(|_| ReadError::Truncated {
+                what: "pixel data fragments",
+                path: path.clone(),
+                offset: pos,
+            })?;
+        let (g, e, l) = if enc.big_endian {
+            (
+                u16::from_be_bytes([b[0], b[1]]),
+                u16::from_be_bytes([b[2], b[3]]),
+                u32::from_be_bytes([b[4], b[5], b[6], b[7]]),
+            )
+        } else {
+            (
+                u16::from_le_bytes([b[0], b[1]]),
+                u16::from_le_bytes([b[2], b[3]]),
+                u32::from_le_bytes([b[4], b[5], b[6], b[7]]),
+            )
+        };
+        pos += 8;
+        match Tag(g, e) {
+            SEQ_END => return Ok(pos),
+            ITEM if l != UNDEFINED && (l as u64) <= len.saturating_sub(pos) => pos += l as u64,
+            ITEM if l != UNDEFINED => {
+                return Err(ReadError::LengthExceeds {
+                    path: path.clone(),
+                    length: l as u64,
+                    left: len.saturating_sub(pos),
+                    offset: pos,
+                });
+            }
+            _ => {
+                return Err(ReadError::Malformed {
+                    path: path.clone(),
+                    reason: "expected a pixel data fragment",
+                    offset: pos,
+                });
+            }
+        }
     }
 }
