@@ -180,6 +180,25 @@ fn key_file(dir: &Path) -> PathBuf {
     p
 }
 
+/// `--key-file KEY --report REPORT`.
+fn keyed<'a>(key: &'a Path, report: &'a Path) -> [&'a str; 4] {
+    [
+        "--key-file",
+        key.to_str().unwrap(),
+        "--report",
+        report.to_str().unwrap(),
+    ]
+}
+
+fn assert_exit(o: &Output, code: i32) {
+    assert_eq!(
+        o.status.code(),
+        Some(code),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
 fn run(args: &[&Path], extra: &[&str]) -> Output {
     let mut cmd = deid();
     cmd.arg("run").arg("-q");
@@ -248,12 +267,7 @@ fn messy_tree_phi_free_paths_and_report() {
             report.to_str().unwrap(),
         ],
     );
-    assert_eq!(
-        o.status.code(),
-        Some(3),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    assert_exit(&o, 3);
     let files = tree(&out);
     assert_eq!(files.len(), 6, "{:?}", files.keys());
     for (path, bytes) in &files {
@@ -302,15 +316,7 @@ fn messy_tree_phi_free_paths_and_report() {
     assert!(!out.join(".deid-tmp").exists());
 
     // A second run resumes: everything done is skipped, outputs unchanged.
-    let o2 = run(
-        &[&input, &out],
-        &[
-            "--key-file",
-            key.to_str().unwrap(),
-            "--report",
-            report.to_str().unwrap(),
-        ],
-    );
+    let o2 = run(&[&input, &out], &keyed(&key, &report));
     assert_eq!(o2.status.code(), Some(3));
     let recs2 = records(&report);
     assert_eq!(recs2.iter().filter(|r| r["status"] == "skipped").count(), 6);
@@ -325,15 +331,7 @@ fn messy_tree_phi_free_paths_and_report() {
         &input.join(changed),
         &dicom("DOE^JANE", "MRN0001", study, series, sop, 123),
     );
-    let o3 = run(
-        &[&input, &out],
-        &[
-            "--key-file",
-            key.to_str().unwrap(),
-            "--report",
-            report.to_str().unwrap(),
-        ],
-    );
+    let o3 = run(&[&input, &out], &keyed(&key, &report));
     assert_eq!(o3.status.code(), Some(3));
     let recs3 = records(&report);
     let rec = recs3
@@ -371,12 +369,7 @@ fn clean_tree_exits_zero_and_report_input_paths_on_request() {
             "--report-input-paths",
         ],
     );
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    assert_exit(&o, 0);
     let recs = records(&report);
     assert!(recs.iter().all(|r| r["input_path"].is_string()));
     assert_eq!(tree(&out).len(), 4);
@@ -510,21 +503,8 @@ fn real_corpus_every_file_accounted_for() {
     let t = tempfile::tempdir().unwrap();
     let (out, report) = (t.path().join("out"), t.path().join("r.jsonl"));
     let key = key_file(t.path());
-    let o = run(
-        &[&corpus, &out],
-        &[
-            "--key-file",
-            key.to_str().unwrap(),
-            "--report",
-            report.to_str().unwrap(),
-        ],
-    );
-    assert_eq!(
-        o.status.code(),
-        Some(3),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let o = run(&[&corpus, &out], &keyed(&key, &report));
+    assert_exit(&o, 3);
     let n_inputs = walkdir::WalkDir::new(&corpus)
         .into_iter()
         .filter(|e| e.as_ref().unwrap().file_type().is_file())
@@ -633,21 +613,8 @@ fn sample_testdata_runs_clean() {
     let t = tempfile::tempdir().unwrap();
     let (out, report) = (t.path().join("out"), t.path().join("r.jsonl"));
     let key = key_file(t.path());
-    let o = run(
-        &[&sample, &out],
-        &[
-            "--key-file",
-            key.to_str().unwrap(),
-            "--report",
-            report.to_str().unwrap(),
-        ],
-    );
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let o = run(&[&sample, &out], &keyed(&key, &report));
+    assert_exit(&o, 0);
     let files = tree(&out);
     assert_eq!(files.len(), 5);
     for (path, bytes) in &files {
