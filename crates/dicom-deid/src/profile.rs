@@ -629,6 +629,8 @@ pub enum RuleSource {
     Override,
     /// Table E.3.10-1 under Retain Safe Private.
     SafePrivate,
+    /// What happens to attributes no table row lists.
+    Default,
 }
 
 /// One effective rule, for display.
@@ -654,6 +656,7 @@ impl fmt::Display for EffectiveRule {
             RuleSource::Stricter => "stricter than the table".to_string(),
             RuleSource::Override => "user override".to_string(),
             RuleSource::SafePrivate => "safe private (E.3.10-1)".to_string(),
+            RuleSource::Default => "not in the table".to_string(),
         };
         let code = self
             .code
@@ -987,6 +990,50 @@ impl Profile {
                 code: Some(rule.code.clone()),
                 action: rule.action.clone(),
                 source: rule.source.clone(),
+            });
+        }
+        let dates = if self.has(DeidOption::RetainLongFullDates) {
+            Action::Keep
+        } else if self.has(DeidOption::RetainLongModifiedDates) {
+            Action::ShiftDate
+        } else {
+            Action::Empty
+        };
+        let uids = if self.has(DeidOption::RetainUids) {
+            Action::Keep
+        } else {
+            Action::Uid
+        };
+        for (selector, name, action) in [
+            ("(gggg,0000)", "group lengths", Action::Remove),
+            (
+                "VR UI",
+                "other UIDs (standard 1.2.840.10008 UIDs are never changed)",
+                uids,
+            ),
+            ("VR DA, DT", "other dates", dates),
+            (
+                "(other public)",
+                "other attributes of the PS3.6 dictionary",
+                Action::Keep,
+            ),
+            (
+                "(unknown public)",
+                "attributes PS3.6 does not define",
+                Action::Remove,
+            ),
+            (
+                "(gggg,eeee) odd",
+                "private attributes not listed below",
+                Action::Remove,
+            ),
+        ] {
+            rules.push(EffectiveRule {
+                selector: selector.to_string(),
+                name: name.to_string(),
+                code: None,
+                action,
+                source: RuleSource::Default,
             });
         }
         if self.has(DeidOption::RetainSafePrivate) {
