@@ -108,7 +108,11 @@ fn le16(v: u16) -> Vec<u8> {
 /// A native explicit VR little endian file with the image (planar as `img.planar`).
 fn native_file(img: &Img, samples: &[u8]) -> Vec<u8> {
     let mut ds = Dataset::new();
-    ds.put(Element::text(Tag(0x0008, 0x0016), VR::UI, "1.2.840.10008.5.1.4.1.1.7"));
+    ds.put(Element::text(
+        Tag(0x0008, 0x0016),
+        VR::UI,
+        "1.2.840.10008.5.1.4.1.1.7",
+    ));
     ds.put(Element::text(Tag(0x0008, 0x0018), VR::UI, "1.2.3.4.5.6.7"));
     ds.put(Element::text(Tag(0x0008, 0x0060), VR::CS, "OT"));
     ds.put(Element::text(Tag(0x0008, 0x0070), VR::LO, "ACME"));
@@ -116,24 +120,61 @@ fn native_file(img: &Img, samples: &[u8]) -> Vec<u8> {
     ds.put(Element::text(Tag(0x0010, 0x0020), VR::LO, "PID123"));
     ds.put(Element::text(Tag(0x0020, 0x000D), VR::UI, "1.2.3.4.5.1"));
     ds.put(Element::text(Tag(0x0020, 0x000E), VR::UI, "1.2.3.4.5.2"));
-    ds.put(Element::bytes(Tag(0x0028, 0x0002), VR::US, le16(img.spp as u16)));
+    ds.put(Element::bytes(
+        Tag(0x0028, 0x0002),
+        VR::US,
+        le16(img.spp as u16),
+    ));
     ds.put(Element::text(Tag(0x0028, 0x0004), VR::CS, img.pi));
     if img.spp == 3 {
-        ds.put(Element::bytes(Tag(0x0028, 0x0006), VR::US, le16(img.planar as u16)));
+        ds.put(Element::bytes(
+            Tag(0x0028, 0x0006),
+            VR::US,
+            le16(img.planar as u16),
+        ));
     }
-    ds.put(Element::text(Tag(0x0028, 0x0008), VR::IS, &img.frames.to_string()));
-    ds.put(Element::bytes(Tag(0x0028, 0x0010), VR::US, le16(img.rows as u16)));
-    ds.put(Element::bytes(Tag(0x0028, 0x0011), VR::US, le16(img.cols as u16)));
+    ds.put(Element::text(
+        Tag(0x0028, 0x0008),
+        VR::IS,
+        &img.frames.to_string(),
+    ));
+    ds.put(Element::bytes(
+        Tag(0x0028, 0x0010),
+        VR::US,
+        le16(img.rows as u16),
+    ));
+    ds.put(Element::bytes(
+        Tag(0x0028, 0x0011),
+        VR::US,
+        le16(img.cols as u16),
+    ));
     ds.put(Element::bytes(Tag(0x0028, 0x0100), VR::US, le16(img.bits)));
-    ds.put(Element::bytes(Tag(0x0028, 0x0101), VR::US, le16(img.stored)));
-    ds.put(Element::bytes(Tag(0x0028, 0x0102), VR::US, le16(img.stored - 1)));
-    ds.put(Element::bytes(Tag(0x0028, 0x0103), VR::US, le16(img.signed as u16)));
+    ds.put(Element::bytes(
+        Tag(0x0028, 0x0101),
+        VR::US,
+        le16(img.stored),
+    ));
+    ds.put(Element::bytes(
+        Tag(0x0028, 0x0102),
+        VR::US,
+        le16(img.stored - 1),
+    ));
+    ds.put(Element::bytes(
+        Tag(0x0028, 0x0103),
+        VR::US,
+        le16(img.signed as u16),
+    ));
     ds.put(Element::text(Tag(0x0028, 0x0301), VR::CS, "YES"));
     if img.pi == "PALETTE COLOR" {
         // Entry i is (255 - i): the darkest entry is 255, not 0.
-        let lut: Vec<u8> = (0..256u16).flat_map(|i| ((255 - i) * 257).to_le_bytes()).collect();
+        let lut: Vec<u8> = (0..256u16)
+            .flat_map(|i| ((255 - i) * 257).to_le_bytes())
+            .collect();
         for el in 0x1101..=0x1103 {
-            let d: Vec<u8> = [256u16, 0, 16].iter().flat_map(|v| v.to_le_bytes()).collect();
+            let d: Vec<u8> = [256u16, 0, 16]
+                .iter()
+                .flat_map(|v| v.to_le_bytes())
+                .collect();
             ds.put(Element::bytes(Tag(0x0028, el), VR::US, d));
         }
         for el in 0x1201..=0x1203 {
@@ -160,9 +201,17 @@ fn native_file(img: &Img, samples: &[u8]) -> Vec<u8> {
     };
     let mut meta = Dataset::new();
     meta.put(Element::bytes(Tag(0x0002, 0x0001), VR::OB, vec![0, 1]));
-    meta.put(Element::text(Tag(0x0002, 0x0002), VR::UI, "1.2.840.10008.5.1.4.1.1.7"));
+    meta.put(Element::text(
+        Tag(0x0002, 0x0002),
+        VR::UI,
+        "1.2.840.10008.5.1.4.1.1.7",
+    ));
     meta.put(Element::text(Tag(0x0002, 0x0003), VR::UI, "1.2.3.4.5.6.7"));
-    meta.put(Element::text(Tag(0x0002, 0x0010), VR::UI, "1.2.840.10008.1.2.1"));
+    meta.put(Element::text(
+        Tag(0x0002, 0x0010),
+        VR::UI,
+        "1.2.840.10008.1.2.1",
+    ));
     meta.put(Element::text(Tag(0x0002, 0x0012), VR::UI, "1.2.3.4"));
     let mut out = Vec::new();
     io::write_file_start(&mut out, &meta).unwrap();
@@ -261,14 +310,7 @@ fn sample(data: &[u8], at: usize, b: usize, signed: bool) -> i64 {
 
 /// Checks the redacted output against the reference samples.
 #[allow(clippy::too_many_arguments)]
-fn check(
-    label: &str,
-    img: &Img,
-    reference: &[u8],
-    output: &[u8],
-    black: &[i64],
-    tolerance: i64,
-) {
+fn check(label: &str, img: &Img, reference: &[u8], output: &[u8], black: &[i64], tolerance: i64) {
     let b = img.bytes();
     assert_eq!(output.len(), reference.len(), "{label}: decoded size");
     let mut outside_diffs = 0;
@@ -279,7 +321,10 @@ fn check(
                     let at = (((f * img.rows + y) * img.cols + x) * img.spp + s) * b;
                     let got = sample(output, at, b, img.signed);
                     if inside(x, y, img.rows) {
-                        assert_eq!(got, black[s], "{label}: frame {f} ({x},{y}) sample {s} not blanked");
+                        assert_eq!(
+                            got, black[s],
+                            "{label}: frame {f} ({x},{y}) sample {s} not blanked"
+                        );
                     } else {
                         let want = sample(reference, at, b, img.signed);
                         if (got - want).abs() > tolerance {
@@ -294,7 +339,10 @@ fn check(
             }
         }
     }
-    assert_eq!(outside_diffs, 0, "{label}: {outside_diffs} samples outside the regions changed");
+    assert_eq!(
+        outside_diffs, 0,
+        "{label}: {outside_diffs} samples outside the regions changed"
+    );
 }
 
 struct Case {
@@ -342,7 +390,11 @@ fn run_case(c: &Case, dir: &Path) {
     let px = outcome.pixels.as_ref().expect("pixel outcome");
     assert_eq!(px.frames as usize, c.img.frames, "{}", c.label);
     assert_eq!(px.transfer_syntax, c.out_ts, "{}", c.label);
-    assert!(outcome.codes.iter().any(|code| code == "113101"), "{}", c.label);
+    assert!(
+        outcome.codes.iter().any(|code| code == "113101"),
+        "{}",
+        c.label
+    );
     let (pi, ts, bia, decoded) = pydicom_decode(&output, dir);
     assert_eq!(pi, c.out_pi, "{}: photometric", c.label);
     assert_eq!(ts, c.out_ts, "{}: transfer syntax", c.label);
@@ -358,7 +410,9 @@ fn run_case(c: &Case, dir: &Path) {
     }
     if c.encode.is_some() && c.reference.is_some() {
         assert!(
-            px.notes.iter().any(|n| n.contains("no new lossy generation")),
+            px.notes
+                .iter()
+                .any(|n| n.contains("no new lossy generation")),
             "{}: {:?}",
             c.label,
             px.notes
@@ -397,31 +451,237 @@ fn cases() -> Vec<Case> {
     let rgb16 = Img::new("RGB", 16);
     let palette = Img::new("PALETTE COLOR", 8);
     vec![
-        Case { label: "native-mono2-8", img: mono2_8, encode: None, reference: None, out_pi: "MONOCHROME2", out_ts: NATIVE, black: &[0] },
-        Case { label: "native-mono1-16s", img: mono1_16s, encode: None, reference: None, out_pi: "MONOCHROME1", out_ts: NATIVE, black: &[2047] },
-        Case { label: "native-mono2-16s", img: mono2_16s, encode: None, reference: None, out_pi: "MONOCHROME2", out_ts: NATIVE, black: &[-32768] },
-        Case { label: "native-mono2-32", img: mono2_32, encode: None, reference: None, out_pi: "MONOCHROME2", out_ts: NATIVE, black: &[0] },
-        Case { label: "native-rgb", img: rgb, encode: None, reference: None, out_pi: "RGB", out_ts: NATIVE, black: &[0, 0, 0] },
-        Case { label: "native-rgb-planar", img: rgb_planar, encode: None, reference: None, out_pi: "RGB", out_ts: NATIVE, black: &[0, 0, 0] },
-        Case { label: "native-ybr-planar", img: ybr_planar, encode: None, reference: None, out_pi: "YBR_FULL", out_ts: NATIVE, black: &[0, 128, 128] },
-        Case { label: "native-palette", img: palette, encode: None, reference: None, out_pi: "PALETTE COLOR", out_ts: NATIVE, black: &[255] },
-        Case { label: "rle-mono2-16", img: mono2_16_12, encode: Some(("dcmcrle", &[])), reference: None, out_pi: "MONOCHROME2", out_ts: RLE, black: &[0] },
-        Case { label: "rle-rgb", img: rgb, encode: Some(("dcmcrle", &[])), reference: None, out_pi: "RGB", out_ts: RLE, black: &[0, 0, 0] },
-        Case { label: "rle-ybr", img: Img::new("YBR_FULL", 8), encode: Some(("dcmcrle", &[])), reference: None, out_pi: "YBR_FULL", out_ts: RLE, black: &[0, 128, 128] },
-        Case { label: "rle-mono2-32", img: mono2_32, encode: Some(("dcmcrle", &[])), reference: None, out_pi: "MONOCHROME2", out_ts: RLE, black: &[0] },
-        Case { label: "jpegls-mono2-16", img: mono2_16_12, encode: Some(("dcmcjpls", &[])), reference: None, out_pi: "MONOCHROME2", out_ts: RLE, black: &[0] },
-        Case { label: "jpegls-mono2-8", img: mono2_8, encode: Some(("dcmcjpls", &[])), reference: None, out_pi: "MONOCHROME2", out_ts: RLE, black: &[0] },
-        Case { label: "jpegls-rgb", img: rgb, encode: Some(("dcmcjpls", &[])), reference: None, out_pi: "RGB", out_ts: RLE, black: &[0, 0, 0] },
-        Case { label: "jpeg-lossless-sv1-mono2-16", img: mono2_16_12, encode: Some(("dcmcjpeg", &["+e1"])), reference: None, out_pi: "MONOCHROME2", out_ts: RLE, black: &[0] },
-        Case { label: "jpeg-lossless-sv1-rgb", img: rgb, encode: Some(("dcmcjpeg", &["+e1"])), reference: None, out_pi: "RGB", out_ts: RLE, black: &[0, 0, 0] },
-        Case { label: "jpeg-lossless-p14-mono2-8", img: mono2_8, encode: Some(("dcmcjpeg", &["+el"])), reference: None, out_pi: "MONOCHROME2", out_ts: RLE, black: &[0] },
-        Case { label: "j2k-lossless-mono2-16", img: mono2_16_12, encode: Some(("gdcmconv", &["--j2k"])), reference: None, out_pi: "MONOCHROME2", out_ts: RLE, black: &[0] },
-        Case { label: "j2k-lossless-rgb", img: rgb, encode: Some(("gdcmconv", &["--j2k"])), reference: None, out_pi: "RGB", out_ts: RLE, black: &[0, 0, 0] },
-        Case { label: "rle-rgb16", img: Img { stored: 12, ..rgb16 }, encode: Some(("dcmcrle", &[])), reference: None, out_pi: "RGB", out_ts: RLE, black: &[0, 0, 0] },
-        Case { label: "jpegls-rgb16", img: Img { stored: 12, ..rgb16 }, encode: Some(("dcmcjpls", &[])), reference: None, out_pi: "RGB", out_ts: RLE, black: &[0, 0, 0] },
-        Case { label: "jpeg-baseline-mono2", img: mono2_8, encode: Some(("dcmcjpeg", &["+eb"])), reference: Some(("dcmdjpeg", &[])), out_pi: "MONOCHROME2", out_ts: RLE, black: &[0] },
-        Case { label: "jpeg-baseline-ybr422", img: rgb, encode: Some(("dcmcjpeg", &["+eb"])), reference: Some(("dcmdjpeg", &[])), out_pi: "RGB", out_ts: RLE, black: &[0, 0, 0] },
-        Case { label: "j2k-lossy-mono2", img: mono2_8, encode: Some(("gdcmconv", &["--j2k", "--lossy", "-q", "60"])), reference: Some(("gdcmconv", &["--raw"])), out_pi: "MONOCHROME2", out_ts: RLE, black: &[0] },
+        Case {
+            label: "native-mono2-8",
+            img: mono2_8,
+            encode: None,
+            reference: None,
+            out_pi: "MONOCHROME2",
+            out_ts: NATIVE,
+            black: &[0],
+        },
+        Case {
+            label: "native-mono1-16s",
+            img: mono1_16s,
+            encode: None,
+            reference: None,
+            out_pi: "MONOCHROME1",
+            out_ts: NATIVE,
+            black: &[2047],
+        },
+        Case {
+            label: "native-mono2-16s",
+            img: mono2_16s,
+            encode: None,
+            reference: None,
+            out_pi: "MONOCHROME2",
+            out_ts: NATIVE,
+            black: &[-32768],
+        },
+        Case {
+            label: "native-mono2-32",
+            img: mono2_32,
+            encode: None,
+            reference: None,
+            out_pi: "MONOCHROME2",
+            out_ts: NATIVE,
+            black: &[0],
+        },
+        Case {
+            label: "native-rgb",
+            img: rgb,
+            encode: None,
+            reference: None,
+            out_pi: "RGB",
+            out_ts: NATIVE,
+            black: &[0, 0, 0],
+        },
+        Case {
+            label: "native-rgb-planar",
+            img: rgb_planar,
+            encode: None,
+            reference: None,
+            out_pi: "RGB",
+            out_ts: NATIVE,
+            black: &[0, 0, 0],
+        },
+        Case {
+            label: "native-ybr-planar",
+            img: ybr_planar,
+            encode: None,
+            reference: None,
+            out_pi: "YBR_FULL",
+            out_ts: NATIVE,
+            black: &[0, 128, 128],
+        },
+        Case {
+            label: "native-palette",
+            img: palette,
+            encode: None,
+            reference: None,
+            out_pi: "PALETTE COLOR",
+            out_ts: NATIVE,
+            black: &[255],
+        },
+        Case {
+            label: "rle-mono2-16",
+            img: mono2_16_12,
+            encode: Some(("dcmcrle", &[])),
+            reference: None,
+            out_pi: "MONOCHROME2",
+            out_ts: RLE,
+            black: &[0],
+        },
+        Case {
+            label: "rle-rgb",
+            img: rgb,
+            encode: Some(("dcmcrle", &[])),
+            reference: None,
+            out_pi: "RGB",
+            out_ts: RLE,
+            black: &[0, 0, 0],
+        },
+        Case {
+            label: "rle-ybr",
+            img: Img::new("YBR_FULL", 8),
+            encode: Some(("dcmcrle", &[])),
+            reference: None,
+            out_pi: "YBR_FULL",
+            out_ts: RLE,
+            black: &[0, 128, 128],
+        },
+        Case {
+            label: "rle-mono2-32",
+            img: mono2_32,
+            encode: Some(("dcmcrle", &[])),
+            reference: None,
+            out_pi: "MONOCHROME2",
+            out_ts: RLE,
+            black: &[0],
+        },
+        Case {
+            label: "jpegls-mono2-16",
+            img: mono2_16_12,
+            encode: Some(("dcmcjpls", &[])),
+            reference: None,
+            out_pi: "MONOCHROME2",
+            out_ts: RLE,
+            black: &[0],
+        },
+        Case {
+            label: "jpegls-mono2-8",
+            img: mono2_8,
+            encode: Some(("dcmcjpls", &[])),
+            reference: None,
+            out_pi: "MONOCHROME2",
+            out_ts: RLE,
+            black: &[0],
+        },
+        Case {
+            label: "jpegls-rgb",
+            img: rgb,
+            encode: Some(("dcmcjpls", &[])),
+            reference: None,
+            out_pi: "RGB",
+            out_ts: RLE,
+            black: &[0, 0, 0],
+        },
+        Case {
+            label: "jpeg-lossless-sv1-mono2-16",
+            img: mono2_16_12,
+            encode: Some(("dcmcjpeg", &["+e1"])),
+            reference: None,
+            out_pi: "MONOCHROME2",
+            out_ts: RLE,
+            black: &[0],
+        },
+        Case {
+            label: "jpeg-lossless-sv1-rgb",
+            img: rgb,
+            encode: Some(("dcmcjpeg", &["+e1"])),
+            reference: None,
+            out_pi: "RGB",
+            out_ts: RLE,
+            black: &[0, 0, 0],
+        },
+        Case {
+            label: "jpeg-lossless-p14-mono2-8",
+            img: mono2_8,
+            encode: Some(("dcmcjpeg", &["+el"])),
+            reference: None,
+            out_pi: "MONOCHROME2",
+            out_ts: RLE,
+            black: &[0],
+        },
+        Case {
+            label: "j2k-lossless-mono2-16",
+            img: mono2_16_12,
+            encode: Some(("gdcmconv", &["--j2k"])),
+            reference: None,
+            out_pi: "MONOCHROME2",
+            out_ts: RLE,
+            black: &[0],
+        },
+        Case {
+            label: "j2k-lossless-rgb",
+            img: rgb,
+            encode: Some(("gdcmconv", &["--j2k"])),
+            reference: None,
+            out_pi: "RGB",
+            out_ts: RLE,
+            black: &[0, 0, 0],
+        },
+        Case {
+            label: "rle-rgb16",
+            img: Img {
+                stored: 12,
+                ..rgb16
+            },
+            encode: Some(("dcmcrle", &[])),
+            reference: None,
+            out_pi: "RGB",
+            out_ts: RLE,
+            black: &[0, 0, 0],
+        },
+        Case {
+            label: "jpegls-rgb16",
+            img: Img {
+                stored: 12,
+                ..rgb16
+            },
+            encode: Some(("dcmcjpls", &[])),
+            reference: None,
+            out_pi: "RGB",
+            out_ts: RLE,
+            black: &[0, 0, 0],
+        },
+        Case {
+            label: "jpeg-baseline-mono2",
+            img: mono2_8,
+            encode: Some(("dcmcjpeg", &["+eb"])),
+            reference: Some(("dcmdjpeg", &[])),
+            out_pi: "MONOCHROME2",
+            out_ts: RLE,
+            black: &[0],
+        },
+        Case {
+            label: "jpeg-baseline-ybr422",
+            img: rgb,
+            encode: Some(("dcmcjpeg", &["+eb"])),
+            reference: Some(("dcmdjpeg", &[])),
+            out_pi: "RGB",
+            out_ts: RLE,
+            black: &[0, 0, 0],
+        },
+        Case {
+            label: "j2k-lossy-mono2",
+            img: mono2_8,
+            encode: Some(("gdcmconv", &["--j2k", "--lossy", "-q", "60"])),
+            reference: Some(("gdcmconv", &["--raw"])),
+            out_pi: "MONOCHROME2",
+            out_ts: RLE,
+            black: &[0],
+        },
     ]
 }
 
@@ -459,9 +719,18 @@ fn unmatched_burned_in_image_is_rejected_or_passed_with_warning() {
         Deidentifier::builder()
             .key(Key::from_bytes(b"pixel-test-key-0123456789abcdef!").unwrap())
             .option(DeidOption::CleanPixelData)
-            .pixel_rules(PixelRules::from_toml("[[rule]]\nname='us'\nkind='ultrasound-regions'\n[rule.when]\nModality='US'").unwrap())
+            .pixel_rules(
+                PixelRules::from_toml(
+                    "[[rule]]\nname='us'\nkind='ultrasound-regions'\n[rule.when]\nModality='US'",
+                )
+                .unwrap(),
+            )
     };
-    let err = builder().build().unwrap().deidentify_file(&native, &out).unwrap_err();
+    let err = builder()
+        .build()
+        .unwrap()
+        .deidentify_file(&native, &out)
+        .unwrap_err();
     assert_eq!(err.kind(), "burned-in-not-cleaned", "{err}");
     assert!(!out.exists());
     let outcome = builder()
@@ -476,7 +745,10 @@ fn unmatched_burned_in_image_is_rejected_or_passed_with_warning() {
     // The pixels were streamed untouched.
     let (_, ds_in) = common::parse(&bytes).unwrap();
     let (_, ds_out) = common::parse(&std::fs::read(&out).unwrap()).unwrap();
-    assert_eq!(ds_in.get(Tag(0x7FE0, 0x0010)), ds_out.get(Tag(0x7FE0, 0x0010)));
+    assert_eq!(
+        ds_in.get(Tag(0x7FE0, 0x0010)),
+        ds_out.get(Tag(0x7FE0, 0x0010))
+    );
     // Without the option, nothing changes either.
     let outcome = Deidentifier::builder()
         .key(Key::from_bytes(b"pixel-test-key-0123456789abcdef!").unwrap())
