@@ -342,6 +342,74 @@ pub fn rle_decode_frame(data: &[u8], info: &ImageInfo) -> Result<Vec<u8>, String
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    fn info(rows: u32, cols: u32, samples: u16, bits: u16) -> ImageInfo {
+        ImageInfo {
+            rows,
+            cols,
+            samples,
+            bits_allocated: bits,
+            bits_stored: bits,
+            signed: false,
+            photometric: if samples == 1 { "MONOCHROME2" } else { "RGB" }.into(),
+            planar: false,
+            frames: 1,
+        }
+    }
+
+    /// Frames with runs and noise: bytes from a small alphabet, repeated.
+    fn frame_strategy() -> impl Strategy<Value = (ImageInfo, Vec<u8>)> {
+        (
+            1u32..24,
+            1u32..40,
+            prop::sample::select(vec![1u16, 3]),
+            prop::sample::select(vec![8u16, 16, 32]),
+        )
+            .prop_flat_map(|(rows, cols, spp, bits)| {
+                let n = (rows * cols) as usize * usize::from(spp) * usize::from(bits / 8);
+                let runs =
+                    prop::collection::vec((0u8..4, 1usize..200), 1..64).prop_map(move |runs| {
+                        let mut out: Vec<u8> = runs
+                            .iter()
+                            .flat_map(|&(b, len)| std::iter::repeat_n(b.wrapping_mul(77), len))
+                            .collect();
+                        out.resize(n, 0xAB);
+                        out
+                    });
+                let noise = prop::collection::vec(any::<u8>(), n);
+                (Just(info(rows, cols, spp, bits)), prop_oneof![runs, noise])
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn rle_round_trips_through_dicom_rs_and_our_decoder((info, frame) in frame_strategy()) {
+            let encoded = rle_encode_frame(&frame, &info).unwrap();
+            prop_assert_eq!(encoded.len() % 2, 0);
+            prop_assert_eq!(&rle_decode_frame(&encoded, &info).unwrap(), &frame);
+            if info.bits_allocated <= 16 {
+                // dicom-rs's RLE decoder (8 and 16 bits only) is the independent check.
+                let decoded = decode_with_dicom_rs(&encoded, &info);
+                prop_assert_eq!(&decoded, &frame);
+            }
+        }
+    }
+
+    fn decode_with_dicom_rs(encoded: &[u8], info: &ImageInfo) -> Vec<u8> {
+        let syntax = TransferSyntaxRegistry.get(RLE_LOSSLESS).unwrap();
+        let Codec::EncapsulatedPixelData(Some(reader), _) = syntax.codec() else {
+            panic!("no RLE decoder");
+        };
+        let obj = FrameObject {
+            ts: RLE_LOSSLESS,
+            info,
+            data: encoded,
+        };
+        let mut out = Vec::new();
+        reader.decode_frame(&obj, 0, &mut out).unwrap();
+        out
+    }
 
     #[test]
     fn packbits_round_trip_edge_cases() {
