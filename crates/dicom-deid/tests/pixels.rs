@@ -309,7 +309,7 @@ fn sample(data: &[u8], at: usize, b: usize, signed: bool) -> i64 {
 }
 
 /// Checks the redacted output against the reference samples.
-#[allow(clippy::too_many_arguments)]
+#[allow(clippy::needless_range_loop)]
 fn check(label: &str, img: &Img, reference: &[u8], output: &[u8], black: &[i64], tolerance: i64) {
     let b = img.bytes();
     assert_eq!(output.len(), reference.len(), "{label}: decoded size");

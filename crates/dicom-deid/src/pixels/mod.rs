@@ -498,7 +498,7 @@ impl Plan {
         ds.put(Element::text(PHOTOMETRIC, VR::CS, &info.photometric));
         if info.samples > 1 {
             let planar = u16::from(info.planar);
-            let raw = if self.big_endian && out_ts.encoding.big_endian {
+            let raw = if out_ts.encoding.big_endian {
                 planar.to_be_bytes()
             } else {
                 planar.to_le_bytes()
@@ -522,13 +522,9 @@ impl Plan {
     }
 
     fn fills(&self, info: &ImageInfo, ds: &Dataset) -> Vec<(Vec<PixelRect>, redact::FillSpec)> {
-        let mut rects_per_rule = self.regions.clone();
-        if info.photometric == "YBR_FULL_422" {
-            // Not reached (native 422 is expanded first, decoders return full chroma).
-            rects_per_rule.clear();
-        }
-        rects_per_rule
-            .into_iter()
+        self.regions
+            .iter()
+            .cloned()
             .map(|(rects, fill)| {
                 (
                     rects,

@@ -252,6 +252,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::needless_range_loop)]
     fn solid_fill_touches_only_the_rectangle() {
         for (samples, bytes, planar, be) in [
             (1, 1, false, false),
