@@ -13,7 +13,7 @@
 use dicom_core::{Tag, VR};
 use dicom_deid::dataset::{Dataset, Element, Value};
 use dicom_deid::io::{self, Encoding};
-use dicom_deid::pixels::{ImageInfo, PixelRect, PixelRules, redact};
+use dicom_deid::pixels::{ImageInfo, PixelRect, PixelRules, codec, redact};
 use dicom_deid::{DeidOption, Deidentifier, Key};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -206,6 +206,23 @@ fn main() {
     println!(
         "  in-place pixelate (8) only     : {:8.0} MB/s",
         mbps(pixel_bytes, t)
+    );
+    let frame_info = ImageInfo {
+        frames: 1,
+        ..info.clone()
+    };
+    let grad: Vec<u8> = (0..info.frame_len() / 2)
+        .flat_map(|i| ((i % 4096) as u16).to_le_bytes())
+        .collect();
+    let n = frames.min(20);
+    let t = best(3, time, || {
+        for _ in 0..n {
+            std::hint::black_box(codec::rle_encode_frame(&grad, &frame_info).unwrap());
+        }
+    });
+    println!(
+        "  RLE encoding only (gradient)   : {:8.0} MB/s",
+        mbps(grad.len() * n, t)
     );
 
     // Re-encode paths on corpus files.
