@@ -137,8 +137,9 @@ impl DeidentifierBuilder {
         self
     }
 
-    /// The pixel rules used by the Clean Pixel Data option (default: none, so every image
-    /// that needs cleaning is handled by the burned-in policy).
+    /// The pixel rules used by the Clean Pixel Data option (default: the shipped
+    /// `profiles/pixel-rules.toml`; to add to them, pass
+    /// `PixelRules::default_rules().extend(mine)`).
     pub fn pixel_rules(mut self, rules: crate::pixels::PixelRules) -> Self {
         self.pixels.rules = rules;
         self

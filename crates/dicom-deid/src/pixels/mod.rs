@@ -282,12 +282,22 @@ impl ImageInfo {
 }
 
 /// The pixel cleaner: the rules and the policy for images no rule covers.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct PixelCleaner {
     /// The rules.
     pub rules: PixelRules,
     /// What to do when an image needs cleaning and no rule matches.
     pub policy: BurnedInPolicy,
+}
+
+impl Default for PixelCleaner {
+    /// The shipped rules ([`PixelRules::default_rules`]) and [`BurnedInPolicy::Reject`].
+    fn default() -> Self {
+        PixelCleaner {
+            rules: PixelRules::default_rules(),
+            policy: BurnedInPolicy::Reject,
+        }
+    }
 }
 
 /// What [`PixelCleaner::decide`] concluded for one file.
