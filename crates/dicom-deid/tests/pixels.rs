@@ -450,6 +450,11 @@ fn cases() -> Vec<Case> {
     };
     let rgb16 = Img::new("RGB", 16);
     let palette = Img::new("PALETTE COLOR", 8);
+    let big16 = Img {
+        rows: 64,
+        cols: 96,
+        ..mono2_16_12
+    };
     vec![
         Case {
             label: "native-mono2-8",
@@ -585,6 +590,42 @@ fn cases() -> Vec<Case> {
             out_pi: "RGB",
             out_ts: RLE,
             black: &[0, 0, 0],
+        },
+        Case {
+            label: "jpegls-rgb-ilv-none",
+            img: rgb,
+            encode: Some(("dcmcjpls", &["+in"])),
+            reference: None,
+            out_pi: "RGB",
+            out_ts: RLE,
+            black: &[0, 0, 0],
+        },
+        Case {
+            label: "jpegls-rgb-ilv-sample",
+            img: rgb,
+            encode: Some(("dcmcjpls", &["+is"])),
+            reference: None,
+            out_pi: "RGB",
+            out_ts: RLE,
+            black: &[0, 0, 0],
+        },
+        Case {
+            label: "jpegls-fragmented-with-bot",
+            img: big16,
+            encode: Some(("dcmcjpls", &["+fs", "1", "+ot"])),
+            reference: None,
+            out_pi: "MONOCHROME2",
+            out_ts: RLE,
+            black: &[0],
+        },
+        Case {
+            label: "jpegls-fragmented-no-bot",
+            img: big16,
+            encode: Some(("dcmcjpls", &["+fs", "1", "-ot"])),
+            reference: None,
+            out_pi: "MONOCHROME2",
+            out_ts: RLE,
+            black: &[0],
         },
         Case {
             label: "jpeg-lossless-sv1-mono2-16",

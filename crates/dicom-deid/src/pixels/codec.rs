@@ -199,7 +199,49 @@ pub fn decode_frame(
         )));
     }
     out.truncate(expected);
+    // CharLS returns colour-by-plane samples for an uninterleaved (ILV 0) JPEG-LS stream.
+    if ts.starts_with("1.2.840.10008.1.2.4.8") && info.samples == 3 && jpegls_uninterleaved(data) {
+        out = planar_to_interleaved(&out, info);
+    }
     Ok(out)
+}
+
+/// True when the first scan of a JPEG-LS stream has one component (ILV 0: a scan per
+/// component).
+fn jpegls_uninterleaved(data: &[u8]) -> bool {
+    let mut i = 2; // after SOI
+    while i + 4 <= data.len() {
+        if data[i] != 0xFF {
+            return false;
+        }
+        let marker = data[i + 1];
+        if marker == 0xFF {
+            i += 1;
+            continue;
+        }
+        let len = usize::from(u16::from_be_bytes([data[i + 2], data[i + 3]]));
+        if marker == 0xDA {
+            return data.get(i + 4) == Some(&1);
+        }
+        i += 2 + len;
+    }
+    false
+}
+
+/// Colour-by-plane samples to colour-by-pixel.
+fn planar_to_interleaved(planar: &[u8], info: &ImageInfo) -> Vec<u8> {
+    let b = info.bytes();
+    let spp = usize::from(info.samples);
+    let plane = info.rows as usize * info.cols as usize;
+    let mut out = vec![0u8; planar.len()];
+    for s in 0..spp {
+        for p in 0..plane {
+            let src = (s * plane + p) * b;
+            let dst = (p * spp + s) * b;
+            out[dst..dst + b].copy_from_slice(&planar[src..src + b]);
+        }
+    }
+    out
 }
 
 /// Encodes one frame (pixel-interleaved, little-endian) as an RLE Lossless fragment: one
