@@ -50,6 +50,7 @@ struct Img {
     rows: usize,
     cols: usize,
     frames: usize,
+    big_endian: bool,
 }
 
 impl Img {
@@ -68,6 +69,7 @@ impl Img {
             rows: 24,
             cols: 32,
             frames: 3,
+            big_endian: false,
         }
     }
     fn bytes(&self) -> usize {
@@ -101,12 +103,28 @@ fn pattern(img: &Img) -> Vec<u8> {
     out
 }
 
-fn le16(v: u16) -> Vec<u8> {
-    v.to_le_bytes().to_vec()
+/// YBR_FULL_422 keeps the chroma of the first pixel of each pair: the full-resolution
+/// samples a reader shows for it.
+fn subsample_422(img: &Img, samples: &[u8]) -> (Vec<u8>, Vec<u8>) {
+    let mut stored = Vec::new();
+    let mut shown = Vec::new();
+    for pair in samples.chunks_exact(6) {
+        stored.extend_from_slice(&[pair[0], pair[3], pair[1], pair[2]]);
+        shown.extend_from_slice(&[pair[0], pair[1], pair[2], pair[3], pair[1], pair[2]]);
+    }
+    assert_eq!(img.bits, 8);
+    (stored, shown)
 }
 
 /// A native explicit VR little endian file with the image (planar as `img.planar`).
 fn native_file(img: &Img, samples: &[u8]) -> Vec<u8> {
+    let le16 = |v: u16| {
+        if img.big_endian {
+            v.to_be_bytes().to_vec()
+        } else {
+            v.to_le_bytes().to_vec()
+        }
+    };
     let mut ds = Dataset::new();
     ds.put(Element::text(
         Tag(0x0008, 0x0016),
@@ -199,6 +217,20 @@ fn native_file(img: &Img, samples: &[u8]) -> Vec<u8> {
     } else {
         samples.to_vec()
     };
+    let data = if img.pi == "YBR_FULL_422" {
+        subsample_422(img, &data).0
+    } else if img.big_endian {
+        data.chunks_exact(img.bytes())
+            .flat_map(|c| c.iter().rev().copied().collect::<Vec<u8>>())
+            .collect()
+    } else {
+        data
+    };
+    let (ts, enc) = if img.big_endian {
+        ("1.2.840.10008.1.2.2", Encoding::EXPLICIT_BE)
+    } else {
+        ("1.2.840.10008.1.2.1", Encoding::EXPLICIT_LE)
+    };
     let mut meta = Dataset::new();
     meta.put(Element::bytes(Tag(0x0002, 0x0001), VR::OB, vec![0, 1]));
     meta.put(Element::text(
@@ -207,15 +239,11 @@ fn native_file(img: &Img, samples: &[u8]) -> Vec<u8> {
         "1.2.840.10008.5.1.4.1.1.7",
     ));
     meta.put(Element::text(Tag(0x0002, 0x0003), VR::UI, "1.2.3.4.5.6.7"));
-    meta.put(Element::text(
-        Tag(0x0002, 0x0010),
-        VR::UI,
-        "1.2.840.10008.1.2.1",
-    ));
+    meta.put(Element::text(Tag(0x0002, 0x0010), VR::UI, ts));
     meta.put(Element::text(Tag(0x0002, 0x0012), VR::UI, "1.2.3.4"));
     let mut out = Vec::new();
     io::write_file_start(&mut out, &meta).unwrap();
-    io::write_dataset(&mut out, &ds, Encoding::EXPLICIT_LE).unwrap();
+    io::write_dataset(&mut out, &ds, enc).unwrap();
     let vr = if img.bits == 8 { VR::OB } else { VR::OW };
     let mut data = data;
     if data.len() % 2 == 1 {
@@ -228,7 +256,7 @@ fn native_file(img: &Img, samples: &[u8]) -> Vec<u8> {
             vr,
             value: Value::Bytes(data),
         },
-        Encoding::EXPLICIT_LE,
+        enc,
     )
     .unwrap();
     out
@@ -375,6 +403,7 @@ fn run_case(c: &Case, dir: &Path) {
         }
     };
     let reference = match c.reference {
+        None if c.img.pi == "YBR_FULL_422" => subsample_422(&c.img, &samples).1,
         None => samples.clone(),
         Some((tool, args)) => {
             let p = dir.join(format!("{}-ref.dcm", c.label));
@@ -626,6 +655,41 @@ fn cases() -> Vec<Case> {
             out_pi: "MONOCHROME2",
             out_ts: RLE,
             black: &[0],
+        },
+        Case {
+            label: "native-mono2-16s-big-endian",
+            img: Img {
+                big_endian: true,
+                ..mono2_16s
+            },
+            encode: None,
+            reference: None,
+            out_pi: "MONOCHROME2",
+            out_ts: "1.2.840.10008.1.2.2",
+            black: &[-32768],
+        },
+        Case {
+            label: "native-rgb16-planar-big-endian",
+            img: Img {
+                big_endian: true,
+                planar: true,
+                stored: 12,
+                ..rgb16
+            },
+            encode: None,
+            reference: None,
+            out_pi: "RGB",
+            out_ts: "1.2.840.10008.1.2.2",
+            black: &[0, 0, 0],
+        },
+        Case {
+            label: "native-ybr422",
+            img: Img::new("YBR_FULL_422", 8),
+            encode: None,
+            reference: None,
+            out_pi: "YBR_FULL",
+            out_ts: NATIVE,
+            black: &[0, 128, 128],
         },
         Case {
             label: "jpeg-lossless-sv1-mono2-16",
