@@ -90,6 +90,7 @@ const EXTENDED_OFFSET_TABLE: Tag = Tag(0x7FE0, 0x0001);
 const EXTENDED_OFFSET_TABLE_LENGTHS: Tag = Tag(0x7FE0, 0x0002);
 const MODALITY: Tag = Tag(0x0008, 0x0060);
 const SOP_CLASS_UID: Tag = Tag(0x0008, 0x0016);
+const SECONDARY_CAPTURE: &str = "1.2.840.10008.5.1.4.1.1.7";
 
 /// RLE Lossless.
 pub const RLE_LOSSLESS: &str = "1.2.840.10008.1.2.5";
@@ -328,9 +329,10 @@ pub fn needs_cleaning(ds: &Dataset) -> bool {
         Some(v) if !v.is_empty() => v.eq_ignore_ascii_case("YES"),
         _ => {
             matches!(ds.get_str(MODALITY), Some("US" | "SC" | "OT"))
-                || ds
-                    .get_str(SOP_CLASS_UID)
-                    .is_some_and(|u| u.starts_with("1.2.840.10008.5.1.4.1.1.7"))
+                || ds.get_str(SOP_CLASS_UID).is_some_and(|u| {
+                    // Secondary Capture and the multi-frame Secondary Captures (….7.1 to .7.4).
+                    u == SECONDARY_CAPTURE || u.starts_with(&format!("{SECONDARY_CAPTURE}."))
+                })
         }
     }
 }
@@ -542,5 +544,42 @@ impl Plan {
                 )
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ds(pairs: &[(Tag, &str)]) -> Dataset {
+        let mut ds = Dataset::new();
+        for (tag, v) in pairs {
+            ds.put(Element::text(*tag, VR::CS, v));
+        }
+        ds
+    }
+
+    #[test]
+    fn which_images_need_cleaning() {
+        assert!(needs_cleaning(&ds(&[
+            (BURNED_IN_ANNOTATION, "YES"),
+            (MODALITY, "CT")
+        ])));
+        assert!(!needs_cleaning(&ds(&[
+            (BURNED_IN_ANNOTATION, "NO"),
+            (MODALITY, "US")
+        ])));
+        assert!(needs_cleaning(&ds(&[(MODALITY, "US")])));
+        assert!(needs_cleaning(&ds(&[(MODALITY, "OT")])));
+        assert!(!needs_cleaning(&ds(&[(MODALITY, "CT")])));
+        assert!(needs_cleaning(&ds(&[(
+            SOP_CLASS_UID,
+            "1.2.840.10008.5.1.4.1.1.7.4"
+        )])));
+        // VL images are not Secondary Capture.
+        assert!(!needs_cleaning(&ds(&[(
+            SOP_CLASS_UID,
+            "1.2.840.10008.5.1.4.1.1.77.1.1"
+        )])));
     }
 }
