@@ -52,6 +52,9 @@ pub enum DeidError {
     /// The output could not be written.
     #[error("cannot write the output: {0}")]
     Write(std::io::Error),
+    /// The pixel data could not be cleaned (Clean Pixel Data option).
+    #[error(transparent)]
+    Pixel(#[from] crate::pixels::PixelError),
 }
 
 impl DeidError {
@@ -71,6 +74,7 @@ impl DeidError {
             DeidError::Rejected(_) => "rejected-by-policy",
             DeidError::Dicomdir => "dicomdir",
             DeidError::Open(_) => "open-error",
+            DeidError::Pixel(e) => e.kind(),
         }
     }
 }
@@ -95,6 +99,9 @@ pub struct Outcome {
     pub transfer_syntax: String,
     /// Bytes of pixel data streamed through unchanged.
     pub pixel_bytes: u64,
+    /// What the Clean Pixel Data option did (absent when it left the pixels alone).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pixels: Option<crate::pixels::PixelOutcome>,
 }
 
 /// Builds a [`Deidentifier`].
@@ -104,6 +111,7 @@ pub struct DeidentifierBuilder {
     options: Vec<DeidOption>,
     key: Option<Key>,
     date_policy: DatePolicy,
+    pixels: crate::pixels::PixelCleaner,
 }
 
 impl DeidentifierBuilder {
@@ -131,6 +139,21 @@ impl DeidentifierBuilder {
         self
     }
 
+    /// The pixel rules used by the Clean Pixel Data option (default: the shipped
+    /// `profiles/pixel-rules.toml`; to add to them, pass
+    /// `PixelRules::default_rules().extend(mine)`).
+    pub fn pixel_rules(mut self, rules: crate::pixels::PixelRules) -> Self {
+        self.pixels.rules = rules;
+        self
+    }
+
+    /// What the Clean Pixel Data option does with an image that needs cleaning and that
+    /// no rule matches (default: reject).
+    pub fn burned_in_policy(mut self, policy: crate::pixels::BurnedInPolicy) -> Self {
+        self.pixels.policy = policy;
+        self
+    }
+
     /// The de-identifier; fails when no key was given or the options conflict.
     pub fn build(self) -> Result<Deidentifier, BuildError> {
         let key = self.key.ok_or(BuildError::NoKey)?;
@@ -142,6 +165,7 @@ impl DeidentifierBuilder {
             profile,
             key,
             date_policy: self.date_policy,
+            pixels: self.pixels,
         })
     }
 }
@@ -163,6 +187,7 @@ pub struct Deidentifier {
     profile: Profile,
     key: Key,
     date_policy: DatePolicy,
+    pixels: crate::pixels::PixelCleaner,
 }
 
 impl Deidentifier {
@@ -392,9 +417,29 @@ impl Deidentifier {
                 .into());
             }
         }
+        // Pixel rules read the original header (the profile may remove what they test).
+        let pixel_decision = if self.profile.has(DeidOption::CleanPixelData) {
+            self.pixels.decide(&header)?
+        } else {
+            crate::pixels::Decision::Untouched
+        };
         let mut actions = Actions::new(&self.profile, &self.key, self.date_policy, &header.dataset);
         let mut outcome = self.run(&mut actions, &mut header.dataset)?;
-        let ts = header.transfer_syntax.clone();
+        let mut ts = header.transfer_syntax.clone();
+        let mut pixel_element = None;
+        match (pixel_decision, &header.pixel) {
+            (crate::pixels::Decision::Redact(plan), Some(px)) => {
+                let value = src.read_pixel_value(px)?;
+                let redacted = plan.apply(value, px, &ts, &mut header.dataset)?;
+                ts = redacted.transfer_syntax;
+                outcome.pixels = Some(redacted.outcome);
+                pixel_element = Some(redacted.element);
+            }
+            (crate::pixels::Decision::Warn(pixel_outcome), _) => {
+                outcome.pixels = Some(pixel_outcome)
+            }
+            _ => {}
+        }
         let meta = self.output_meta(&header.meta, &header.dataset, &ts);
         let mut out = out;
         io::write_file_start(&mut out, &meta).map_err(DeidError::Write)?;
@@ -405,7 +450,12 @@ impl Deidentifier {
         let mut body = BodyWriter::new(out, ts.encoding);
         io::write_dataset(&mut body, &header.dataset, enc).map_err(DeidError::Write)?;
         if let Some(px) = header.pixel {
-            outcome.pixel_bytes = copy_pixels(&mut src, &px, &mut body)?;
+            match &pixel_element {
+                Some(element) => {
+                    io::write_element(&mut body, element, enc).map_err(DeidError::Write)?
+                }
+                None => outcome.pixel_bytes = copy_pixels(&mut src, &px, &mut body)?,
+            }
             let mut trailer = src.read_trailer()?;
             actions.apply(&mut trailer, &TagPath::default())?;
             io::write_dataset(&mut body, &trailer, enc).map_err(DeidError::Write)?;

@@ -62,8 +62,10 @@ pub mod dict;
 pub mod io;
 pub mod kanon;
 pub mod keys;
+pub mod pixels;
 pub mod profile;
 
 pub use deid::{DeidError, Deidentifier, DeidentifierBuilder, Outcome};
 pub use keys::Key;
+pub use pixels::{BurnedInPolicy, PixelOutcome, PixelRules};
 pub use profile::{Action, DeidOption, Profile};

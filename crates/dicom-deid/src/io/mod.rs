@@ -18,7 +18,7 @@ mod write;
 
 pub use read::{Header, PixelHeader, ReadError, Source, end_of_fragments};
 pub use transfer::{Encoding, TransferSyntax};
-pub use write::{BodyWriter, write_dataset, write_element_header, write_file_start};
+pub use write::{BodyWriter, write_dataset, write_element, write_element_header, write_file_start};
 
 use dicom_core::Tag;
 use std::fmt;
