@@ -63,6 +63,7 @@ pub mod io;
 pub mod kanon;
 pub mod keys;
 pub mod profile;
+pub mod table;
 
 pub use deid::{DeidError, Deidentifier, DeidentifierBuilder, Outcome};
 pub use keys::Key;
