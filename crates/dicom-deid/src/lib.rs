@@ -61,6 +61,7 @@ pub mod deid;
 pub mod dict;
 pub mod io;
 pub mod kanon;
+pub mod kanon_release;
 pub mod keys;
 pub mod profile;
 pub mod table;
