@@ -15,8 +15,10 @@
 //!
 //! Values are exactly as in the files, with the DICOM padding (leading and trailing spaces,
 //! trailing NULs) trimmed; multi-valued attributes keep their `\` separators. Text that is
-//! not UTF-8 is decoded lossily; binary numbers (US, SS, UL, SL, FL, FD) are printed in
-//! decimal; sequences and other binary values are empty.
+//! not UTF-8 is read byte for byte as Latin-1 (ISO_IR 100; the Specific Character Set is not
+//! interpreted, so other single-byte sets come out as Latin-1 look-alikes, losslessly);
+//! binary numbers (US, SS, UL, SL, FL, FD) are printed in decimal; sequences and other
+//! binary values are empty.
 //!
 //! **Aggregation.** When several files make one row (always at the patient level; at other
 //! levels only for duplicates), a column whose non-empty values all agree gets that value;
@@ -361,7 +363,12 @@ pub fn element_text(e: &Element, big_endian: bool) -> String {
     if is_binary(e.vr) {
         return binary_text(e.vr, raw, big_endian).unwrap_or_default();
     }
-    let s = String::from_utf8_lossy(raw);
+    let s = match std::str::from_utf8(raw) {
+        Ok(s) => s.to_string(),
+        // Not UTF-8: each byte as Latin-1 (ISO_IR 100, the most common single-byte set);
+        // lossless, so the bytes can be recovered.
+        Err(_) => raw.iter().map(|&b| char::from(b)).collect(),
+    };
     s.trim_end_matches(['\0', ' '])
         .trim_start_matches(' ')
         .to_string()
