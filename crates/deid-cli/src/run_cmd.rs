@@ -43,6 +43,9 @@ Exit codes:
   2  usage or configuration error (bad flag, profile, option or key file)
   3  some DICOM files were rejected (reasons in the report)";
 
+/// Marker under `OUT/.deid-state/` of an output that went through `--kanon`.
+const KANON_MARKER: &str = "kanon-applied";
+
 /// Arguments of `deid run`.
 #[derive(Debug, clap::Args)]
 #[command(after_help = EXAMPLES)]
@@ -78,7 +81,8 @@ pub struct Args {
     /// After the run, k-anonymise the patients of the output tree per this TOML file (k, l,
     /// QIs, hierarchies; see profiles/kanon-example.toml) and write the released values back
     /// into every file; patients in suppressed classes are withheld (their files deleted)
-    /// and listed. Needs all of the output: not with --shard or --dry-run.
+    /// and listed. Needs all of the output: not with --shard or --dry-run. Use a fresh
+    /// output directory: an output that went through --kanon is not run into again.
     /// E.g. `--kanon profiles/kanon-example.toml`.
     #[arg(long, value_name = "FILE.toml")]
     kanon: Option<PathBuf>,
@@ -173,6 +177,15 @@ pub fn run(args: Args) -> u8 {
             }
         },
     };
+    let kanon_marker = args.output.join(batch::STATE_DIR).join(KANON_MARKER);
+    if kanon_marker.exists() {
+        eprintln!(
+            "error: k-anonymity was already applied to {:?}: a rerun would re-create withheld \
+             patients and generalise released values again; use a fresh output directory",
+            args.output
+        );
+        return exit::USAGE;
+    }
     let cfg = BatchConfig {
         input: args.input,
         output: args.output,
@@ -252,6 +265,12 @@ pub fn run(args: Args) -> u8 {
         match write_back(&cfg.output, spec, args.table_out.as_deref()) {
             Ok(o) => {
                 print_kanon(&o, args.quiet);
+                let marked = std::fs::create_dir_all(cfg.output.join(batch::STATE_DIR))
+                    .and_then(|()| std::fs::write(&kanon_marker, b"k-anonymity applied\n"));
+                if let Err(e) = marked {
+                    eprintln!("error: writing {kanon_marker:?}: {e}");
+                    return exit::FAILURE;
+                }
             }
             Err(e) => {
                 eprintln!("error: k-anonymity: {e}");

@@ -299,6 +299,18 @@ fn run_with_kanon_writes_a_k_anonymous_table_that_agrees_with_the_files() {
     assert_eq!(out.status.code(), Some(0));
     let mut rdr = csv::Reader::from_path(&again).unwrap();
     assert_eq!(rdr.records().count(), 30 - suppressed.len());
+
+    // The same output again: refused (it would re-create the withheld patients).
+    let out = deid()
+        .arg("run")
+        .arg("-q")
+        .arg("--key-file")
+        .arg(&key)
+        .arg(&input)
+        .arg(&output)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
 }
 
 #[test]

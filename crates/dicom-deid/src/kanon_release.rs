@@ -42,7 +42,8 @@
 //! pseudonymous Patient IDs are returned (not PHI), with the number of files deleted.
 //!
 //! Rerunning the write-back on a tree that already went through it k-anonymises the
-//! generalised values again (it is not idempotent); run it once after the batch.
+//! generalised values again (it is not idempotent); run it once after the batch. `deid run`
+//! marks such an output (`.deid-state/kanon-applied`) and refuses to run into it again.
 
 use crate::dataset::{Element, pad_even};
 use crate::dict;
