@@ -4,6 +4,7 @@
 mod kanon_cmd;
 mod profile_cmd;
 mod run_cmd;
+mod table_cmd;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -43,6 +44,8 @@ enum Command {
     Profile(profile_cmd::Args),
     /// k-anonymise a table (Mondrian-style partitioning with l-diversity).
     Kanon(kanon_cmd::Args),
+    /// Extract the header table of a DICOM tree as CSV.
+    Table(table_cmd::Args),
 }
 
 fn main() -> ExitCode {
@@ -60,6 +63,7 @@ fn main() -> ExitCode {
     let code = match cli.command {
         Command::Run(args) => run_cmd::run(args),
         Command::Profile(args) => profile_cmd::run(args),
+        Command::Table(args) => table_cmd::run(args),
         Command::Kanon(args) => match kanon_cmd::run(args) {
             Ok(()) => exit::OK,
             Err(e) => {

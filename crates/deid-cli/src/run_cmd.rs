@@ -2,6 +2,7 @@
 
 use crate::exit;
 use dicom_deid::batch::{self, BatchConfig, FileRecord, Progress, Shard, Summary};
+use dicom_deid::kanon_release::{KanonSpec, WriteBackOutcome, write_back};
 use dicom_deid::{DeidOption, Deidentifier, Key, Profile};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::fs::File;
@@ -25,6 +26,10 @@ Examples:
       --shard $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT \\
       --report report-$SLURM_ARRAY_TASK_ID.jsonl /data/in /data/out
 
+  # k-anonymity over the patients, written back into the files, with the released table:
+  deid run --key-file deid.key --profile profiles/research.toml \
+      --kanon profiles/kanon-example.toml --table-out released.csv scans/ out/
+
   # Kubernetes Indexed Job with completions: 8 (JOB_COMPLETION_INDEX is 0-based):
   deid run --key-file /secrets/deid.key --shard $((JOB_COMPLETION_INDEX+1))/8 /in /out
 
@@ -37,6 +42,9 @@ Exit codes:
   1  runtime failure (output not writable, unreadable inputs or folders)
   2  usage or configuration error (bad flag, profile, option or key file)
   3  some DICOM files were rejected (reasons in the report)";
+
+/// Marker under `OUT/.deid-state/` of an output that went through `--kanon`.
+const KANON_MARKER: &str = "kanon-applied";
 
 /// Arguments of `deid run`.
 #[derive(Debug, clap::Args)]
@@ -70,6 +78,18 @@ pub struct Args {
     /// No progress bar and no summary.
     #[arg(long, short = 'q')]
     quiet: bool,
+    /// After the run, k-anonymise the patients of the output tree per this TOML file (k, l,
+    /// QIs, hierarchies; see profiles/kanon-example.toml) and write the released values back
+    /// into every file; patients in suppressed classes are withheld (their files deleted)
+    /// and listed. Needs all of the output: not with --shard or --dry-run. Use a fresh
+    /// output directory: an output that went through --kanon is not run into again.
+    /// E.g. `--kanon profiles/kanon-example.toml`.
+    #[arg(long, value_name = "FILE.toml")]
+    kanon: Option<PathBuf>,
+    /// With --kanon: write the released patient table (CSV) here; it agrees with the files.
+    /// E.g. `--table-out released.csv`.
+    #[arg(long, value_name = "FILE", requires = "kanon")]
+    table_out: Option<PathBuf>,
     /// The input directory (walked recursively; symbolic links are not followed).
     #[arg(value_name = "INPUT_DIR")]
     input: PathBuf,
@@ -138,6 +158,32 @@ pub fn run(args: Args) -> u8 {
         && i == o
     {
         eprintln!("error: the output directory must differ from the input directory");
+        return exit::USAGE;
+    }
+    let kanon = match &args.kanon {
+        None => None,
+        Some(_) if args.shard.is_some() || args.dry_run => {
+            eprintln!(
+                "error: --kanon needs the whole output: run the shards without it, then once \
+                 more without --shard (finished files are skipped) with --kanon"
+            );
+            return exit::USAGE;
+        }
+        Some(p) => match KanonSpec::from_path(p) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return exit::USAGE;
+            }
+        },
+    };
+    let kanon_marker = args.output.join(batch::STATE_DIR).join(KANON_MARKER);
+    if kanon_marker.exists() {
+        eprintln!(
+            "error: k-anonymity was already applied to {:?}: a rerun would re-create withheld \
+             patients and generalise released values again; use a fresh output directory",
+            args.output
+        );
         return exit::USAGE;
     }
     let cfg = BatchConfig {
@@ -210,8 +256,29 @@ pub fn run(args: Args) -> u8 {
         return exit::FAILURE;
     }
     if summary.errors_total() > 0 {
-        exit::FAILURE
-    } else if summary.rejected_total() > 0 || summary.duplicates > 0 {
+        if kanon.is_some() {
+            eprintln!("k-anonymity not applied: the run had errors");
+        }
+        return exit::FAILURE;
+    }
+    if let Some(spec) = &kanon {
+        match write_back(&cfg.output, spec, args.table_out.as_deref()) {
+            Ok(o) => {
+                print_kanon(&o, args.quiet);
+                let marked = std::fs::create_dir_all(cfg.output.join(batch::STATE_DIR))
+                    .and_then(|()| std::fs::write(&kanon_marker, b"k-anonymity applied\n"));
+                if let Err(e) = marked {
+                    eprintln!("error: writing {kanon_marker:?}: {e}");
+                    return exit::FAILURE;
+                }
+            }
+            Err(e) => {
+                eprintln!("error: k-anonymity: {e}");
+                return exit::FAILURE;
+            }
+        }
+    }
+    if summary.rejected_total() > 0 || summary.duplicates > 0 {
         exit::REJECTED
     } else {
         exit::OK
@@ -235,6 +302,30 @@ fn progress_bar(cfg: &BatchConfig) -> ProgressBar {
     let (counter, cfg) = (bar.clone(), cfg.clone());
     std::thread::spawn(move || counter.set_length(batch::count_inputs(&cfg)));
     bar
+}
+
+/// The k-anonymity summary (unless `quiet`) and, always, the withheld patients.
+fn print_kanon(o: &WriteBackOutcome, quiet: bool) {
+    let mut e = std::io::stderr().lock();
+    let m = &o.metrics;
+    if !quiet {
+        let _ = writeln!(
+            e,
+            "k-anonymity: {} patients, k achieved {} (required {}), {} classes, GCP {:.2} %; \
+         {} files rewritten; {} patients withheld ({} files)",
+            o.patients,
+            m.k_achieved,
+            m.k,
+            m.classes,
+            m.gcp_percent,
+            o.files_rewritten,
+            o.suppressed.len(),
+            o.files_withheld
+        );
+    }
+    for p in &o.suppressed {
+        let _ = writeln!(e, "  withheld patient {p}");
+    }
 }
 
 fn print_summary(s: &Summary, dry_run: bool) {

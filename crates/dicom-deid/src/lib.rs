@@ -50,7 +50,11 @@
 //! - [`keys`]: the secret key and what is derived from it (UIDs, pseudonyms, date offsets);
 //! - [`dates`]: date shifting;
 //! - [`io`]: the bounded, streaming reader and writer; [`dataset`]: the header model;
-//! - [`deid`]: the [`Deidentifier`] that ties them together.
+//! - [`deid`]: the [`Deidentifier`] that ties them together;
+//! - [`batch`]: the tree engine behind `deid run`;
+//! - [`kanon`]: k-anonymity with l-diversity for tables; [`table`]: the header table of a
+//!   DICOM tree; [`kanon_release`]: k-anonymity of a de-identified tree, written back into
+//!   its files.
 #![warn(missing_docs)]
 
 pub mod actions;
@@ -61,9 +65,11 @@ pub mod deid;
 pub mod dict;
 pub mod io;
 pub mod kanon;
+pub mod kanon_release;
 pub mod keys;
 pub mod pixels;
 pub mod profile;
+pub mod table;
 
 pub use deid::{DeidError, Deidentifier, DeidentifierBuilder, Outcome};
 pub use keys::Key;
