@@ -3,6 +3,7 @@
 use crate::exit;
 use dicom_deid::batch::{self, BatchConfig, FileRecord, Progress, Shard, Summary};
 use dicom_deid::kanon_release::{KanonSpec, WriteBackOutcome, write_back};
+use dicom_deid::pixels::{BurnedInPolicy, PixelRules};
 use dicom_deid::{DeidOption, Deidentifier, Key, Profile};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::fs::File;
@@ -86,6 +87,21 @@ pub struct Args {
     /// E.g. `--kanon profiles/kanon-example.toml`.
     #[arg(long, value_name = "FILE.toml")]
     kanon: Option<PathBuf>,
+    /// With --option clean-pixel-data: a pixel rule file (TOML) used in addition to the
+    /// shipped rules (profiles/pixel-rules.toml). E.g. `--pixel-rules my-scanners.toml`.
+    #[arg(long, value_name = "FILE")]
+    pub pixel_rules: Option<PathBuf>,
+
+    /// With --option clean-pixel-data: pass images that need cleaning but match no rule
+    /// (pixels untouched, a warning in the report) instead of rejecting them.
+    #[arg(long)]
+    pub pass_unmatched_burned_in: bool,
+
+    /// With --option clean-pixel-data: write a before/after PNG of each cleaned image into
+    /// DIR (operator side only; it must not be inside the output). E.g. `--qa-dir qa/`.
+    #[arg(long, value_name = "DIR")]
+    pub qa_dir: Option<PathBuf>,
+
     /// With --kanon: write the released patient table (CSV) here; it agrees with the files.
     /// E.g. `--table-out released.csv`.
     #[arg(long, value_name = "FILE", requires = "kanon")]
@@ -143,7 +159,28 @@ pub fn run(args: Args) -> u8 {
             }
         },
     };
-    let deid = match Deidentifier::builder().profile(profile).key(key).build() {
+    let mut builder = Deidentifier::builder().profile(profile).key(key);
+    if let Some(path) = &args.pixel_rules {
+        match PixelRules::from_file(path) {
+            Ok(mine) => builder = builder.pixel_rules(PixelRules::default_rules().extend(mine)),
+            Err(e) => {
+                eprintln!("error: pixel rules: {e}");
+                return exit::USAGE;
+            }
+        }
+    }
+    if args.pass_unmatched_burned_in {
+        builder = builder.burned_in_policy(BurnedInPolicy::PassWithWarning);
+    }
+    if let Some(qa) = &args.qa_dir
+        && absolute(qa).starts_with(absolute(&args.output))
+    {
+        eprintln!(
+            "error: --qa-dir must not be inside the output directory (thumbnails show the images)"
+        );
+        return exit::USAGE;
+    }
+    let deid = match builder.build() {
         Ok(d) => d,
         Err(e) => {
             eprintln!("error: {e}");
@@ -193,6 +230,7 @@ pub fn run(args: Args) -> u8 {
         jobs: args.jobs,
         dry_run: args.dry_run,
         report_input_paths: args.report_input_paths,
+        qa_dir: args.qa_dir,
     };
     let mut report_out: Option<Box<dyn Write>> = match &args.report {
         None => None,
@@ -359,4 +397,9 @@ fn print_summary(s: &Summary, dry_run: bool) {
         s.files_per_second,
         s.mb_per_second
     );
+}
+
+/// A path made absolute against the current directory, without touching the file system.
+fn absolute(p: &std::path::Path) -> PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
 }

@@ -660,3 +660,83 @@ fn output_inside_input_and_symlinks_are_not_walked() {
     assert_eq!(recs.len(), 5, "{recs:?}");
     assert_eq!(recs.iter().filter(|r| r["kind"] == "symlink").count(), 1);
 }
+
+/// Clean Pixel Data through the CLI on real burned-in images: the ultrasound with regions is
+/// cleaned (QA thumbnail written outside the output), the one without regions is rejected
+/// by default and passed with a warning when asked; a QA folder inside the output is refused.
+#[test]
+fn clean_pixel_data_with_qa_thumbnails() {
+    let corpus = shared_dir().join("corpus/real");
+    let t = tempfile::tempdir().unwrap();
+    let input = t.path().join("in");
+    fs::create_dir_all(input.join("DOE_JANE")).unwrap();
+    fs::copy(
+        corpus.join("deid-data/ultrasounds/GREYSCALE_IMAGE.dcm"),
+        input.join("DOE_JANE/us.dcm"),
+    )
+    .unwrap();
+    fs::copy(
+        corpus.join("dicognito/test_burned_in_annotation_default/burned_in_yes.dcm"),
+        input.join("DOE_JANE/sc.dcm"),
+    )
+    .unwrap();
+    let key = key_file(t.path());
+    let (out, report, qa) = (
+        t.path().join("out"),
+        t.path().join("r.jsonl"),
+        t.path().join("qa"),
+    );
+    let qa_arg = qa.to_str().unwrap();
+    let mut args = keyed(&key, &report).to_vec();
+    args.extend(["--option", "clean-pixel-data", "--qa-dir", qa_arg]);
+    let o = run(&[&input, &out], &args);
+    assert_exit(&o, 3);
+    let recs = records(&report);
+    let cleaned: Vec<_> = recs.iter().filter(|r| r["status"] == "done").collect();
+    assert_eq!(cleaned.len(), 1, "{recs:?}");
+    assert!(cleaned[0]["pixels"]["frames"].as_u64().unwrap() >= 1);
+    assert!(
+        recs.iter().any(|r| r["kind"] == "burned-in-not-cleaned"),
+        "{recs:?}"
+    );
+    let pngs: Vec<_> = fs::read_dir(&qa)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(pngs.len(), 1);
+    assert!(fs::read(&pngs[0]).unwrap().starts_with(b"\x89PNG"));
+    assert!(
+        !tree(&out).keys().any(|k| k.ends_with(".png")),
+        "no thumbnail in the output tree"
+    );
+
+    // Passing unmatched images on request: both files written, a warning recorded.
+    let (out2, report2) = (t.path().join("out2"), t.path().join("r2.jsonl"));
+    let mut args = keyed(&key, &report2).to_vec();
+    args.extend(["--option", "clean-pixel-data", "--pass-unmatched-burned-in"]);
+    assert_exit(&run(&[&input, &out2], &args), 0);
+    let recs = records(&report2);
+    assert!(
+        recs.iter().any(|r| r["pixels"]["warnings"]
+            .as_array()
+            .is_some_and(|w| !w.is_empty())),
+        "{recs:?}"
+    );
+
+    // A QA folder inside the output is refused before anything is written.
+    let out3 = t.path().join("out3");
+    let inner = out3.join("qa");
+    let o = run(
+        &[&input, &out3],
+        &[
+            "--key-file",
+            key.to_str().unwrap(),
+            "--option",
+            "clean-pixel-data",
+            "--qa-dir",
+            inner.to_str().unwrap(),
+        ],
+    );
+    assert_exit(&o, 2);
+    assert!(!out3.exists());
+}

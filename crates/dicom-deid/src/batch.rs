@@ -101,6 +101,9 @@ pub struct BatchConfig {
     pub dry_run: bool,
     /// Put relative input paths in the report (they may hold PHI).
     pub report_input_paths: bool,
+    /// Write a before/after PNG of each image whose pixels were cleaned here, named by the
+    /// output's SOP Instance UID. Operator-side only: it must lie outside the output.
+    pub qa_dir: Option<PathBuf>,
 }
 
 /// What happened to one input.
@@ -161,6 +164,9 @@ pub struct FileRecord {
     /// Actions carried out, by name.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub actions: Option<ActionCounts>,
+    /// What the Clean Pixel Data option did (rules, frames, output encoding, notes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pixels: Option<crate::pixels::PixelOutcome>,
     /// Bytes read.
     pub bytes_in: u64,
     /// Bytes written.
@@ -430,6 +436,7 @@ impl Ctx<'_> {
             reason: None,
             output: None,
             actions: None,
+            pixels: None,
             bytes_in: 0,
             bytes_out: 0,
             journal: None,
@@ -451,6 +458,29 @@ impl Ctx<'_> {
                 r
             }
             Item::File { path, rel } => self.process_file(&path, &rel),
+        }
+    }
+
+    /// The before/after thumbnail of a cleaned image, when asked for.
+    fn write_qa(&self, input: &Path, output: &Path, r: &mut FileRecord) {
+        let (Some(dir), Some(pixels)) = (&self.cfg.qa_dir, &r.pixels) else {
+            return;
+        };
+        if pixels.frames == 0 {
+            return;
+        }
+        let name = output
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let png = dir.join(format!("{name}.png"));
+        let written = fs::create_dir_all(dir)
+            .map_err(|e| e.to_string())
+            .and_then(|_| {
+                crate::pixels::qa::write_qa_png(input, output, &png).map_err(|e| e.to_string())
+            });
+        if let Err(e) = written {
+            r.reason = Some(format!("QA thumbnail not written: {e}"));
         }
     }
 
@@ -517,6 +547,7 @@ impl Ctx<'_> {
         let rel_out = relative_output(self.deid, &outcome, &r.input);
         r.output = Some(rel_string(&rel_out));
         r.actions = Some(outcome.actions);
+        r.pixels = outcome.pixels;
         let dest = self.cfg.output.join(&rel_out);
         if let Some(parent) = dest.parent()
             && let Err(e) = fs::create_dir_all(parent)
@@ -526,6 +557,7 @@ impl Ctx<'_> {
         match tmp.persist_noclobber(&dest) {
             Ok(_) => {
                 r.journal = stamp;
+                self.write_qa(path, &dest, &mut r);
                 r
             }
             Err(e) if e.error.kind() == io::ErrorKind::AlreadyExists => {
