@@ -353,15 +353,7 @@ impl Deidentifier {
     /// to a temporary file beside it and renamed into place only when complete, so a failed
     /// or killed run never leaves a partial file. The input is only read.
     pub fn deidentify_file(&self, input: &Path, output: &Path) -> Result<Outcome, DeidError> {
-        let dir = output
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let tmp = tempfile::Builder::new()
-            .prefix(".deid-")
-            .suffix(".part")
-            .tempfile_in(dir)
-            .map_err(DeidError::Write)?;
+        let tmp = io::temp_beside(output).map_err(DeidError::Write)?;
         let outcome = self.deidentify_into(input, tmp.as_file())?;
         tmp.persist(output).map_err(|e| DeidError::Write(e.error))?;
         Ok(outcome)

@@ -438,15 +438,7 @@ fn rewrite(path: &Path, edits: &[Edit]) -> Result<(), TableError> {
             }
         }
     }
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let tmp = tempfile::Builder::new()
-        .prefix(".deid-kanon-")
-        .suffix(".part")
-        .tempfile_in(dir)
-        .map_err(io_err)?;
+    let tmp = io::temp_beside(path).map_err(io_err)?;
     {
         let mut out = BufWriter::with_capacity(256 * 1024, tmp.as_file());
         let mut meta = header.meta.clone();

@@ -23,6 +23,19 @@ pub use write::{BodyWriter, write_dataset, write_element, write_element_header, 
 use dicom_core::Tag;
 use std::fmt;
 
+/// A temporary file in the folder of `path` (so that renaming it onto `path` is atomic),
+/// named `.deid-*.part`; it is deleted when dropped without being persisted.
+pub fn temp_beside(path: &std::path::Path) -> std::io::Result<tempfile::NamedTempFile> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    tempfile::Builder::new()
+        .prefix(".deid-")
+        .suffix(".part")
+        .tempfile_in(dir)
+}
+
 /// Where an element sits in the data set: each step is a tag, with the item index when
 /// the step goes into a sequence item. Printed as `(0040,A730)[0]/(0040,A160)`.
 ///
