@@ -1,5 +1,8 @@
 //! End-to-end tests of `deid run` and `deid profile show`, running the real binary.
 
+mod common;
+
+use common::{deid, shared_dir};
 use dicom_core::{Tag, VR};
 use dicom_deid::Key;
 use dicom_deid::dataset::{Dataset, Element};
@@ -13,23 +16,6 @@ const KEY: &str = "test-key-0123456789abcdef-0123456789";
 const PHI: [&str; 4] = ["DOE", "JANE", "SMITH", "MRN"];
 const CT_IMAGE: &str = "1.2.840.10008.5.1.4.1.1.2";
 const EXPLICIT_LE: &str = "1.2.840.10008.1.2.1";
-
-fn deid() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_deid"))
-}
-
-/// `../shared` beside the workspace, or `$DEID_SHARED_DIR`; missing fails the test.
-fn shared_dir() -> PathBuf {
-    let dir = std::env::var_os("DEID_SHARED_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared")));
-    assert!(
-        dir.is_dir(),
-        "shared material not found at {} (set DEID_SHARED_DIR)",
-        dir.display()
-    );
-    dir
-}
 
 /// A small explicit VR little endian DICOM file with fake PHI and 64 bytes of pixels.
 fn dicom(

@@ -1,6 +1,9 @@
 //! End-to-end tests of `deid table` and `deid run --kanon`, running the real binary and
 //! checking the files with an independent parser (pydicom).
 
+mod common;
+
+use common::{deid, shared_dir};
 use dicom_core::{Tag, VR};
 use dicom_deid::dataset::{Dataset, Element};
 use dicom_deid::io::{Encoding, write_dataset, write_file_start};
@@ -14,22 +17,6 @@ const CT_IMAGE: &str = "1.2.840.10008.5.1.4.1.1.2";
 const EXPLICIT_LE: &str = "1.2.840.10008.1.2.1";
 const K: usize = 5;
 const QIS: [&str; 4] = ["age", "PatientSex", "PatientSize", "PatientWeight"];
-
-fn deid() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_deid"))
-}
-
-fn shared_dir() -> PathBuf {
-    let dir = std::env::var_os("DEID_SHARED_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared")));
-    assert!(
-        dir.is_dir(),
-        "shared material not found at {} (set DEID_SHARED_DIR)",
-        dir.display()
-    );
-    dir
-}
 
 fn workspace() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
