@@ -13,7 +13,8 @@ const MAX_SIDE: u32 = 512;
 /// The first frame of a DICOM file, decoded: its attributes (photometric interpretation as
 /// decoded) and its samples (pixel-interleaved, little-endian).
 pub fn first_frame(path: &Path) -> Result<(ImageInfo, Vec<u8>), PixelError> {
-    let io = |e: std::io::Error| PixelError::Qa(format!("{}: {e}", path.display()));
+    // The path may hold names: the caller, which knows the file, reports it as it may.
+    let io = |e: std::io::Error| PixelError::Qa(e.to_string());
     let file = File::open(path).map_err(io)?;
     let len = file.metadata().map_err(io)?.len();
     let mut src = Source::new(BufReader::new(file), Some(len));
