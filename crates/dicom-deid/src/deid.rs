@@ -496,3 +496,42 @@ fn copy_pixel_data_between_files<'a>(
     src.resume_at(BufReader::with_capacity(64 * 1024, input), end);
     Ok(copied)
 }
+
+/// Why a dicom-rs object could not be de-identified.
+#[cfg(feature = "dicom-object")]
+#[derive(Debug, thiserror::Error)]
+pub enum ObjectError {
+    /// dicom-rs could not encode the input object.
+    #[error("cannot encode the object: {0}")]
+    Encode(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The de-identification failed.
+    #[error(transparent)]
+    Deid(#[from] DeidError),
+    /// dicom-rs could not read the de-identified output back.
+    #[error("cannot decode the de-identified object: {0}")]
+    Decode(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+#[cfg(feature = "dicom-object")]
+impl Deidentifier {
+    /// De-identifies a dicom-rs file object (the `dicom-object` crate's in-memory model),
+    /// for programs that already hold one: it is encoded with dicom-rs, de-identified like a
+    /// file, and decoded again. The input object is not changed.
+    pub fn deidentify_object(
+        &self,
+        object: &dicom_object::DefaultDicomObject,
+    ) -> Result<(dicom_object::DefaultDicomObject, Outcome), ObjectError> {
+        let mut encoded = Vec::new();
+        object
+            .write_all(&mut encoded)
+            .map_err(|e| ObjectError::Encode(Box::new(e)))?;
+        let mut output = Vec::new();
+        let outcome =
+            self.deidentify_stream(&encoded[..], Some(encoded.len() as u64), &mut output)?;
+        let decoded = dicom_object::OpenFileOptions::new()
+            .read_preamble(dicom_object::file::ReadPreamble::Always)
+            .from_reader(&output[..])
+            .map_err(|e| ObjectError::Decode(Box::new(e)))?;
+        Ok((decoded, outcome))
+    }
+}

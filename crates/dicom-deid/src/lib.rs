@@ -42,7 +42,9 @@
 //! ```
 //!
 //! For files, [`Deidentifier::deidentify_file`] writes the output atomically (temporary
-//! file, then rename): a failed or killed run never leaves a partial file.
+//! file, then rename): a failed or killed run never leaves a partial file. Programs that
+//! hold a dicom-rs object use `Deidentifier::deidentify_object` (feature `dicom-object`,
+//! on by default).
 //!
 //! # Modules
 //! - [`profile`]: the PS3.15 tables, options and user profiles: which action each attribute gets;

@@ -414,3 +414,63 @@ fn damaged_corpus_files_give_typed_errors_not_panics() {
     println!("damaged corpus: {outputs} outputs, {errors} typed errors, no panic");
     assert!(outputs > 0 && errors > 0);
 }
+
+/// The dicom-rs adapter: an object read by dicom-rs comes back de-identified, as a dicom-rs
+/// object, and the input object is left as it was.
+#[test]
+fn a_dicom_rs_object_is_deidentified() {
+    use dicom_dictionary_std::tags;
+    let path = shared_dir().join("corpus/real/pydicom/CT_small.dcm");
+    let object = dicom_object::open_file(&path).unwrap();
+    let original_name = object
+        .element(tags::PATIENT_NAME)
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    let deid = Deidentifier::builder()
+        .key(Key::from_bytes(b"object-test-key-0123456789").unwrap())
+        .build()
+        .unwrap();
+    let (out, outcome) = deid.deidentify_object(&object).unwrap();
+    assert!(!original_name.is_empty());
+    assert_eq!(
+        object
+            .element(tags::PATIENT_NAME)
+            .unwrap()
+            .to_str()
+            .unwrap(),
+        original_name
+    );
+    assert_eq!(
+        out.element(tags::PATIENT_NAME)
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .trim(),
+        ""
+    );
+    let sop = out
+        .element(tags::SOP_INSTANCE_UID)
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .trim_end_matches('\0')
+        .to_string();
+    assert!(sop.starts_with("2.25."));
+    assert_eq!(
+        out.meta()
+            .media_storage_sop_instance_uid()
+            .trim_end_matches('\0'),
+        sop
+    );
+    assert_eq!(outcome.sop_instance_uid.as_deref(), Some(sop.as_str()));
+    assert_eq!(
+        out.element(tags::PATIENT_IDENTITY_REMOVED)
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .trim(),
+        "YES"
+    );
+}
