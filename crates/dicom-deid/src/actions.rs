@@ -1,7 +1,7 @@
 //! Applying a profile to a data set: every element, in every item of every sequence.
 //!
 //! [`Actions::apply`] walks the data set once. For each element it asks the
-//! [`Profile`](crate::profile::Profile) for an [`Action`] and carries it out; sequences
+//! [`Profile`] for an [`Action`] and carries it out; sequences
 //! that are kept or cleaned are walked in turn. Private creator elements survive only when
 //! an element of their block does. The walk counts what it did (never what it saw).
 
