@@ -92,10 +92,12 @@ impl<'a> Actions<'a> {
         let mut kept_blocks: HashSet<(u16, u8)> = HashSet::new();
         let mut out = Dataset::new();
         let elements = std::mem::take(ds);
+        let mut creators_seen = 0;
         for mut element in elements.into_elements() {
             let tag = element.tag;
             let epath = path.child(tag);
-            if tag.group() % 2 == 1 && (0x0010..=0x00FF).contains(&tag.element()) {
+            if is_creator(tag) {
+                creators_seen += 1;
                 out.push_sorted(element); // creators are decided below
                 continue;
             }
@@ -119,12 +121,10 @@ impl<'a> Actions<'a> {
             }
         }
         out.retain(|e| {
-            let is_creator = e.tag.group() % 2 == 1 && (0x0010..=0x00FF).contains(&e.tag.element());
-            !is_creator || kept_blocks.contains(&(e.tag.group(), e.tag.element() as u8))
+            !is_creator(e.tag) || kept_blocks.contains(&(e.tag.group(), e.tag.element() as u8))
         });
-        let dropped_creators =
-            creators.len() - out.elements().iter().filter(|e| is_creator(e.tag)).count();
-        for _ in 0..dropped_creators {
+        let creators_kept = out.elements().iter().filter(|e| is_creator(e.tag)).count();
+        for _ in creators_kept..creators_seen {
             self.count("remove");
         }
         *ds = out;

@@ -359,6 +359,38 @@ fn user_overrides_apply() {
 }
 
 #[test]
+fn private_elements_kept_by_tag_keep_their_creator_whatever_its_bytes() {
+    // A creator that is not valid UTF-8, and an override that keeps one of its elements.
+    let profile = Profile::from_toml_str(
+        "[[override]]\ntag = \"(0029,1010)\"\naction = \"keep\"\n",
+        None,
+    )
+    .unwrap();
+    let d = Deidentifier::builder()
+        .key(key("k1"))
+        .profile(profile)
+        .build()
+        .unwrap();
+    let mut ds = sample();
+    ds.remove(Tag(0x0009, 0x0010)); // the only other creator at this level
+    ds.remove(Tag(0x0009, 0x1001));
+    ds.put(Element::bytes(
+        Tag(0x0029, 0x0010),
+        VR::LO,
+        b"\xE9TUDE ".to_vec(),
+    ));
+    ds.put(Element::text(Tag(0x0029, 0x1010), VR::LO, "kept"));
+    ds.put(Element::text(Tag(0x0029, 0x1011), VR::LO, "dropped"));
+    let (_, out) = run_ds(&d, &ds);
+    assert_eq!(out.get_str(Tag(0x0029, 0x1010)), Some("kept"));
+    assert!(
+        out.get(Tag(0x0029, 0x0010)).is_some(),
+        "the creator of a kept element stays"
+    );
+    assert!(out.get(Tag(0x0029, 0x1011)).is_none());
+}
+
+#[test]
 fn implicit_and_big_endian_round_trip() {
     for enc in [Encoding::IMPLICIT_LE, Encoding::EXPLICIT_BE] {
         let uid = if enc.explicit {
