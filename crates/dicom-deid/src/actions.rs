@@ -365,6 +365,9 @@ pub fn dummy(vr: VR, key: &Key, original: &str) -> Vec<u8> {
 /// HIPAA Safe Harbor: ages over 89 are aggregated into one category, written `090Y`.
 pub fn generalise_age(age: &str) -> String {
     let age = age.trim();
+    if !age.is_ascii() {
+        return String::new();
+    }
     let (num, unit) = age.split_at(age.len().saturating_sub(1));
     match (num.parse::<u32>(), unit) {
         (Ok(n), "Y") if n > 89 => "090Y".to_string(),
@@ -608,12 +611,23 @@ pub fn shifts_dates(profile: &Profile) -> bool {
 mod tests {
     use super::*;
 
+    proptest::proptest! {
+        #[test]
+        fn text_cleaning_never_panics(text in "\\PC{0,40}", id in "\\PC{2,8}", offset in proptest::option::of(-400i64..0)) {
+            let ids = vec![id.to_lowercase()];
+            let _ = clean_text(text.as_bytes(), &ids, CharsetKind::Utf8, offset);
+            let _ = scrub(text.as_bytes(), &[id], CharsetKind::Other);
+            let _ = generalise_age(&text);
+        }
+    }
+
     #[test]
     fn ages_over_89_are_grouped() {
         assert_eq!(generalise_age("095Y"), "090Y");
         assert_eq!(generalise_age("089Y"), "089Y");
         assert_eq!(generalise_age("011M"), "011M");
         assert_eq!(generalise_age("junk"), "");
+        assert_eq!(generalise_age("09é"), "");
     }
 
     #[test]

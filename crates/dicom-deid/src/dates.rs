@@ -121,6 +121,11 @@ mod tests {
 
     proptest! {
         #[test]
+        fn any_text_is_shifted_or_refused_never_a_panic(v in "\\PC{0,24}", dt in any::<bool>()) {
+            let _ = shift_value(&v, -7, dt);
+        }
+
+        #[test]
         fn intervals_are_preserved(a in 0i64..60000, b in 0i64..60000, off in -4000i64..0) {
             let base = NaiveDate::from_ymd_opt(1900, 1, 1).unwrap();
             let da = (base + Duration::days(a)).format("%Y%m%d").to_string();
