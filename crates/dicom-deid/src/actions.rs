@@ -461,14 +461,17 @@ fn clean_text(
 }
 
 fn remove_case_insensitive(text: &str, needle: &str) -> String {
-    let lower = text.to_lowercase();
-    if lower.len() != text.len() || !lower.contains(needle) {
-        // Lower-casing changed byte offsets (rare scripts): fall back to a char-wise scan.
-        if lower.contains(needle) {
-            return lower.replace(needle, "");
-        }
-        return text.to_string();
+    if !text.is_ascii() {
+        // Lower-casing may move byte offsets outside ASCII: edit the lower-cased text (the
+        // case of what is kept is lost, the identifier is not).
+        let lower = text.to_lowercase();
+        return if lower.contains(needle) {
+            lower.replace(needle, "")
+        } else {
+            text.to_string()
+        };
     }
+    let lower = text.to_ascii_lowercase();
     let mut out = String::with_capacity(text.len());
     let mut i = 0;
     while let Some(pos) = lower[i..].find(needle) {
