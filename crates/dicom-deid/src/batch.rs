@@ -346,8 +346,8 @@ struct Ctx<'a> {
     deid: &'a Deidentifier,
     cfg: &'a BatchConfig,
     tmp_dir: PathBuf,
-    /// Input hash -> (input stamp, output path), from earlier runs.
-    journal: HashMap<String, (String, String)>,
+    /// What earlier runs finished.
+    journal: Journal,
 }
 
 fn rel_string(rel: &Path) -> String {
@@ -570,8 +570,7 @@ impl Ctx<'_> {
                         r
                     }
                     Ok(false)
-                        if self.journal.get(&r.input).map(|(_, o)| o.as_str())
-                            == r.output.as_deref() =>
+                        if self.journal.output_of(&r.input).as_deref() == r.output.as_deref() =>
                     {
                         // This input made that output in an earlier run and has changed since.
                         match e.file.persist(&dest) {
@@ -604,8 +603,8 @@ impl Ctx<'_> {
     /// The output of a journaled input, when the input is unchanged (same stamp) and the
     /// output is still there.
     fn journal_hit(&self, input_hash: &str, stamp: &str) -> Option<String> {
-        let (journaled, out) = self.journal.get(input_hash)?;
-        (journaled == stamp && self.cfg.output.join(out).is_file()).then(|| out.clone())
+        let out = self.journal.output_if_unchanged(input_hash, stamp)?;
+        self.cfg.output.join(&out).is_file().then_some(out)
     }
 }
 
@@ -621,32 +620,104 @@ fn stamp(path: &Path) -> Option<String> {
     Some(format!("{}:{}", meta.len(), mtime.as_nanos()))
 }
 
-/// Loads every journal under `state_dir` (lines `input hash TAB stamp TAB output path`):
-/// input hash -> (stamp, output path). Later lines win.
-fn load_journals(state_dir: &Path) -> io::Result<HashMap<String, (String, String)>> {
-    let mut map = HashMap::new();
-    for entry in fs::read_dir(state_dir)? {
-        let path = entry?.path();
-        let is_journal = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .is_some_and(|n| n.starts_with("journal-") && n.ends_with(".log"));
-        if !is_journal {
-            continue;
+/// What earlier runs finished, read from the journals under `OUT/.deid-state/` (lines
+/// `input hash TAB stamp TAB output path`). Kept compact so that resuming a run of millions
+/// of files stays small: per finished input, its 8-byte keyed path hash, an 8-byte digest
+/// of its stamp and where its line is; the output path is read back from the file only for
+/// an input that is met again.
+#[derive(Default)]
+struct Journal {
+    files: Vec<PathBuf>,
+    entries: HashMap<u64, JournalEntry>,
+}
+
+#[derive(Clone, Copy)]
+struct JournalEntry {
+    stamp: u64,
+    file: usize,
+    offset: u64,
+}
+
+/// A 64-bit digest of a stamp (size and modification time).
+fn stamp_digest(stamp: &str) -> u64 {
+    use sha2::Digest;
+    let d = sha2::Sha256::digest(stamp.as_bytes());
+    u64::from_be_bytes([d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]])
+}
+
+/// A journal line: (input hash, stamp, output path), `None` for a line cut by a kill.
+fn journal_fields(line: &str) -> Option<(u64, &str, &str)> {
+    let mut fields = line.trim_end_matches('\n').split('\t');
+    match (fields.next(), fields.next(), fields.next(), fields.next()) {
+        (Some(hash), Some(stamp), Some(out), None) if out.ends_with(".dcm") => {
+            Some((u64::from_str_radix(hash, 16).ok()?, stamp, out))
         }
-        for line in BufReader::new(File::open(&path)?).lines() {
-            let line = line?;
-            // A line cut by a kill has no tab or an incomplete output: ignored (redone).
-            let mut fields = line.split('\t');
-            if let (Some(hash), Some(stamp), Some(out), None) =
-                (fields.next(), fields.next(), fields.next(), fields.next())
-                && out.ends_with(".dcm")
-            {
-                map.insert(hash.to_string(), (stamp.to_string(), out.to_string()));
-            }
-        }
+        _ => None,
     }
-    Ok(map)
+}
+
+impl Journal {
+    /// Loads every journal under `state_dir`; later lines win.
+    fn load(state_dir: &Path) -> io::Result<Journal> {
+        let mut journal = Journal::default();
+        for entry in fs::read_dir(state_dir)? {
+            let path = entry?.path();
+            let is_journal = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("journal-") && n.ends_with(".log"));
+            if !is_journal {
+                continue;
+            }
+            let file = journal.files.len();
+            let mut reader = BufReader::new(File::open(&path)?);
+            let (mut offset, mut line) = (0u64, String::new());
+            loop {
+                line.clear();
+                let n = reader.read_line(&mut line)?;
+                if n == 0 {
+                    break;
+                }
+                if let Some((hash, stamp, _)) = journal_fields(&line) {
+                    let stamp = stamp_digest(stamp);
+                    journal.entries.insert(
+                        hash,
+                        JournalEntry {
+                            stamp,
+                            file,
+                            offset,
+                        },
+                    );
+                }
+                offset += n as u64;
+            }
+            journal.files.push(path);
+        }
+        Ok(journal)
+    }
+
+    /// The output path journaled for an input (by its keyed path hash).
+    fn output_of(&self, input_hash: &str) -> Option<String> {
+        let entry = self
+            .entries
+            .get(&u64::from_str_radix(input_hash, 16).ok()?)?;
+        let mut file = File::open(self.files.get(entry.file)?).ok()?;
+        std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(entry.offset)).ok()?;
+        let mut line = String::new();
+        BufReader::new(file).read_line(&mut line).ok()?;
+        journal_fields(&line).map(|(_, _, out)| out.to_string())
+    }
+
+    /// The output path journaled for an input whose stamp has not changed since.
+    fn output_if_unchanged(&self, input_hash: &str, stamp: &str) -> Option<String> {
+        let entry = self
+            .entries
+            .get(&u64::from_str_radix(input_hash, 16).ok()?)?;
+        if entry.stamp != stamp_digest(stamp) {
+            return None;
+        }
+        self.output_of(input_hash)
+    }
 }
 
 /// Runs a batch. `report` is called once per input (on the calling thread), `progress`
@@ -666,7 +737,7 @@ pub fn run_batch(
     let tmp_dir = cfg.output.join(TMP_DIR).join(&tag);
     let state_dir = cfg.output.join(STATE_DIR);
     let mut journal_out = None;
-    let mut journal = HashMap::new();
+    let mut journal = Journal::default();
     if !cfg.dry_run {
         fs::create_dir_all(&cfg.output).map_err(BatchError::Output)?;
         // Leftovers of a killed run of this shard: never complete, never needed.
@@ -675,7 +746,7 @@ pub fn run_batch(
         }
         fs::create_dir_all(&tmp_dir).map_err(BatchError::Output)?;
         fs::create_dir_all(&state_dir).map_err(BatchError::Output)?;
-        journal = load_journals(&state_dir).map_err(BatchError::Journal)?;
+        journal = Journal::load(&state_dir).map_err(BatchError::Journal)?;
         let file = OpenOptions::new()
             .create(true)
             .append(true)
@@ -748,6 +819,44 @@ pub fn run_batch(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn journal_keeps_the_last_line_per_input_and_ignores_torn_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("journal-all.log"),
+            "00000000000000aa\t10:1\tP/a.dcm\n00000000000000bb\t20:2\tP/b.dcm\n\
+             00000000000000aa\t11:1\tP/a2.dcm\n00000000000000cc\t30:3\tP/c.d",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("other.txt"),
+            "00000000000000dd\t1:1\tP/d.dcm\n",
+        )
+        .unwrap();
+        let j = Journal::load(dir.path()).unwrap();
+        assert_eq!(
+            j.entries.len(),
+            2,
+            "the torn line and the non-journal file are ignored"
+        );
+        assert_eq!(j.output_of("00000000000000aa").as_deref(), Some("P/a2.dcm"));
+        assert_eq!(
+            j.output_if_unchanged("00000000000000aa", "11:1").as_deref(),
+            Some("P/a2.dcm")
+        );
+        assert_eq!(
+            j.output_if_unchanged("00000000000000aa", "10:1"),
+            None,
+            "changed since"
+        );
+        assert_eq!(
+            j.output_if_unchanged("00000000000000bb", "20:2").as_deref(),
+            Some("P/b.dcm")
+        );
+        assert_eq!(j.output_of("00000000000000cc"), None);
+        assert_eq!(j.output_of("not hex"), None);
+    }
 
     #[test]
     fn shard_parsing() {
