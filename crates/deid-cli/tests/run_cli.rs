@@ -2,11 +2,9 @@
 
 mod common;
 
-use common::{deid, shared_dir};
-use dicom_core::{Tag, VR};
+use common::{CT_IMAGE, deid, image_file, shared_dir};
+use dicom_core::VR;
 use dicom_deid::Key;
-use dicom_deid::dataset::{Dataset, Element};
-use dicom_deid::io::{Encoding, write_dataset, write_file_start};
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -14,8 +12,6 @@ use std::process::{Command, Output};
 
 const KEY: &str = "test-key-0123456789abcdef-0123456789";
 const PHI: [&str; 4] = ["DOE", "JANE", "SMITH", "MRN"];
-const CT_IMAGE: &str = "1.2.840.10008.5.1.4.1.1.2";
-const EXPLICIT_LE: &str = "1.2.840.10008.1.2.1";
 
 /// A small explicit VR little endian DICOM file with fake PHI and 64 bytes of pixels.
 fn dicom(
@@ -38,56 +34,19 @@ fn dicom_with_class(
     number: u32,
     sop_class: &str,
 ) -> Vec<u8> {
-    let mut meta = Dataset::new();
-    meta.put(Element::bytes(Tag(0x0002, 0x0001), VR::OB, vec![0u8, 1]));
-    meta.put(Element::text(Tag(0x0002, 0x0002), VR::UI, sop_class));
-    meta.put(Element::text(Tag(0x0002, 0x0003), VR::UI, sop));
-    meta.put(Element::text(Tag(0x0002, 0x0010), VR::UI, EXPLICIT_LE));
-    meta.put(Element::text(Tag(0x0002, 0x0012), VR::UI, "1.2.3.4"));
-    let mut ds = Dataset::new();
-    ds.put(Element::text(Tag(0x0008, 0x0016), VR::UI, sop_class));
-    ds.put(Element::text(Tag(0x0008, 0x0018), VR::UI, sop));
-    ds.put(Element::text(Tag(0x0008, 0x0020), VR::DA, "20240131"));
-    ds.put(Element::text(Tag(0x0008, 0x0060), VR::CS, "CT"));
-    ds.put(Element::text(
-        Tag(0x0008, 0x0080),
-        VR::LO,
-        "SMITH GENERAL HOSPITAL",
-    ));
-    ds.put(Element::text(Tag(0x0010, 0x0010), VR::PN, name));
-    ds.put(Element::text(Tag(0x0010, 0x0020), VR::LO, patient_id));
-    ds.put(Element::text(Tag(0x0010, 0x0030), VR::DA, "19700101"));
-    ds.put(Element::text(Tag(0x0020, 0x000D), VR::UI, study));
-    ds.put(Element::text(Tag(0x0020, 0x000E), VR::UI, series));
-    ds.put(Element::text(
-        Tag(0x0020, 0x0013),
-        VR::IS,
-        &number.to_string(),
-    ));
-    ds.put(Element::bytes(
-        Tag(0x0028, 0x0010),
-        VR::US,
-        8u16.to_le_bytes(),
-    ));
-    ds.put(Element::bytes(
-        Tag(0x0028, 0x0011),
-        VR::US,
-        8u16.to_le_bytes(),
-    ));
-    ds.put(Element::bytes(
-        Tag(0x0028, 0x0100),
-        VR::US,
-        8u16.to_le_bytes(),
-    ));
-    ds.put(Element::bytes(
-        Tag(0x7FE0, 0x0010),
-        VR::OB,
-        vec![number as u8; 64],
-    ));
-    let mut out = Vec::new();
-    write_file_start(&mut out, &meta).unwrap();
-    write_dataset(&mut out, &ds, Encoding::EXPLICIT_LE).unwrap();
-    out
+    let number_text = number.to_string();
+    let attributes = [
+        (0x0008, 0x0020, VR::DA, "20240131"),
+        (0x0008, 0x0060, VR::CS, "CT"),
+        (0x0008, 0x0080, VR::LO, "SMITH GENERAL HOSPITAL"),
+        (0x0010, 0x0010, VR::PN, name),
+        (0x0010, 0x0020, VR::LO, patient_id),
+        (0x0010, 0x0030, VR::DA, "19700101"),
+        (0x0020, 0x000D, VR::UI, study),
+        (0x0020, 0x000E, VR::UI, series),
+        (0x0020, 0x0013, VR::IS, number_text.as_str()),
+    ];
+    image_file(sop_class, sop, &attributes, number as u8)
 }
 
 fn write(path: &Path, bytes: &[u8]) {

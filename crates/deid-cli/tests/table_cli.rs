@@ -3,18 +3,14 @@
 
 mod common;
 
-use common::{deid, shared_dir};
-use dicom_core::{Tag, VR};
-use dicom_deid::dataset::{Dataset, Element};
-use dicom_deid::io::{Encoding, write_dataset, write_file_start};
+use common::{CT_IMAGE, deid, image_file, shared_dir};
+use dicom_core::VR;
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 const KEY: &str = "test-key-0123456789abcdef-0123456789";
-const CT_IMAGE: &str = "1.2.840.10008.5.1.4.1.1.2";
-const EXPLICIT_LE: &str = "1.2.840.10008.1.2.1";
 const K: usize = 5;
 const QIS: [&str; 4] = ["age", "PatientSex", "PatientSize", "PatientWeight"];
 
@@ -34,46 +30,20 @@ fn dicom(
     size: &str,
     weight: &str,
 ) -> Vec<u8> {
-    let mut meta = Dataset::new();
-    meta.put(Element::bytes(Tag(0x0002, 0x0001), VR::OB, vec![0u8, 1]));
-    meta.put(Element::text(Tag(0x0002, 0x0002), VR::UI, CT_IMAGE));
-    meta.put(Element::text(Tag(0x0002, 0x0003), VR::UI, sop));
-    meta.put(Element::text(Tag(0x0002, 0x0010), VR::UI, EXPLICIT_LE));
-    meta.put(Element::text(Tag(0x0002, 0x0012), VR::UI, "1.2.3.4"));
-    let mut ds = Dataset::new();
-    ds.put(Element::text(Tag(0x0008, 0x0016), VR::UI, CT_IMAGE));
-    ds.put(Element::text(Tag(0x0008, 0x0018), VR::UI, sop));
-    ds.put(Element::text(Tag(0x0008, 0x0020), VR::DA, "20240131"));
-    ds.put(Element::text(Tag(0x0008, 0x0060), VR::CS, "CT"));
-    ds.put(Element::text(Tag(0x0010, 0x0010), VR::PN, "DOE^JANE"));
-    ds.put(Element::text(Tag(0x0010, 0x0020), VR::LO, pid));
-    ds.put(Element::text(Tag(0x0010, 0x0030), VR::DA, "19700101"));
-    ds.put(Element::text(Tag(0x0010, 0x0040), VR::CS, sex));
-    ds.put(Element::text(Tag(0x0010, 0x1010), VR::AS, age));
-    ds.put(Element::text(Tag(0x0010, 0x1020), VR::DS, size));
-    ds.put(Element::text(Tag(0x0010, 0x1030), VR::DS, weight));
-    ds.put(Element::text(Tag(0x0020, 0x000D), VR::UI, study));
-    ds.put(Element::text(Tag(0x0020, 0x000E), VR::UI, series));
-    ds.put(Element::bytes(
-        Tag(0x0028, 0x0010),
-        VR::US,
-        8u16.to_le_bytes(),
-    ));
-    ds.put(Element::bytes(
-        Tag(0x0028, 0x0011),
-        VR::US,
-        8u16.to_le_bytes(),
-    ));
-    ds.put(Element::bytes(
-        Tag(0x0028, 0x0100),
-        VR::US,
-        8u16.to_le_bytes(),
-    ));
-    ds.put(Element::bytes(Tag(0x7FE0, 0x0010), VR::OB, vec![7u8; 64]));
-    let mut out = Vec::new();
-    write_file_start(&mut out, &meta).unwrap();
-    write_dataset(&mut out, &ds, Encoding::EXPLICIT_LE).unwrap();
-    out
+    let attributes = [
+        (0x0008, 0x0020, VR::DA, "20240131"),
+        (0x0008, 0x0060, VR::CS, "CT"),
+        (0x0010, 0x0010, VR::PN, "DOE^JANE"),
+        (0x0010, 0x0020, VR::LO, pid),
+        (0x0010, 0x0030, VR::DA, "19700101"),
+        (0x0010, 0x0040, VR::CS, sex),
+        (0x0010, 0x1010, VR::AS, age),
+        (0x0010, 0x1020, VR::DS, size),
+        (0x0010, 0x1030, VR::DS, weight),
+        (0x0020, 0x000D, VR::UI, study),
+        (0x0020, 0x000E, VR::UI, series),
+    ];
+    image_file(CT_IMAGE, sop, &attributes, 7)
 }
 
 /// 30 patients, two series each, varied ages, sexes, sizes and weights, and one outlier.
