@@ -91,6 +91,16 @@ fn sample() -> Dataset {
     ds
 }
 
+/// A de-identifier under key "k1" with a user profile given as TOML.
+fn deid_with_profile(toml: &str) -> Deidentifier {
+    let profile = Profile::from_toml_str(toml, None).unwrap();
+    Deidentifier::builder()
+        .key(key("k1"))
+        .profile(profile)
+        .build()
+        .unwrap()
+}
+
 fn encode(ds: &Dataset, with_pixels: bool) -> Vec<u8> {
     let mut meta = Dataset::new();
     meta.put(Element::bytes(Tag(0x0002, 0x0001), VR::OB, vec![0, 1]));
@@ -343,16 +353,9 @@ fn options_retain_and_clean() {
 
 #[test]
 fn user_overrides_apply() {
-    let profile = Profile::from_toml_str(
+    let d = deid_with_profile(
         "[[override]]\nkeyword = \"PatientName\"\naction = \"pseudonym\"\n[[override]]\ntag = \"(0008,0080)\"\naction = \"replace\"\nvalue = \"SITE A\"\n",
-        None,
-    )
-    .unwrap();
-    let d = Deidentifier::builder()
-        .key(key("k1"))
-        .profile(profile)
-        .build()
-        .unwrap();
+    );
     let (_, out) = run_ds(&d, &sample());
     assert_eq!(out.get_str(PATIENT_NAME).map(str::len), Some(20));
     assert_eq!(out.get_str(INSTITUTION), Some("SITE A"));
@@ -361,16 +364,7 @@ fn user_overrides_apply() {
 #[test]
 fn private_elements_kept_by_tag_keep_their_creator_whatever_its_bytes() {
     // A creator that is not valid UTF-8, and an override that keeps one of its elements.
-    let profile = Profile::from_toml_str(
-        "[[override]]\ntag = \"(0029,1010)\"\naction = \"keep\"\n",
-        None,
-    )
-    .unwrap();
-    let d = Deidentifier::builder()
-        .key(key("k1"))
-        .profile(profile)
-        .build()
-        .unwrap();
+    let d = deid_with_profile("[[override]]\ntag = \"(0029,1010)\"\naction = \"keep\"\n");
     let mut ds = sample();
     ds.remove(Tag(0x0009, 0x0010)); // the only other creator at this level
     ds.remove(Tag(0x0009, 0x1001));
