@@ -281,35 +281,7 @@ fn pydicom_decode(path: &Path, dir: &Path) -> (String, String, String, Vec<u8>) 
         "{}.raw",
         path.file_name().unwrap().to_string_lossy()
     ));
-    let script = r#"
-import sys, pydicom
-from pydicom.pixels import pixel_array
-ds = pydicom.dcmread(sys.argv[1])
-a = pixel_array(sys.argv[1], raw=True)
-a = a.astype(a.dtype.newbyteorder('<'))
-a.tofile(sys.argv[2])
-print(ds.PhotometricInterpretation, ds.file_meta.TransferSyntaxUID, ds.get('BurnedInAnnotation', '-'), sep='|')
-"#;
-    let out = Command::new("python3")
-        .args(["-c", script])
-        .arg(path)
-        .arg(&raw)
-        .output()
-        .expect("python3 with pydicom and numpy");
-    assert!(
-        out.status.success(),
-        "pydicom cannot decode {}: {}",
-        path.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    let mut parts = text.split('|').map(str::to_string);
-    (
-        parts.next().unwrap(),
-        parts.next().unwrap(),
-        parts.next().unwrap(),
-        std::fs::read(&raw).unwrap(),
-    )
+    common::pydicom_pixels(path, &raw, false)
 }
 
 fn deidentify(input: &Path, output: &Path) -> dicom_deid::Outcome {

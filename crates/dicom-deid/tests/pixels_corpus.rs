@@ -33,32 +33,8 @@ fn deid(rules: PixelRules) -> Deidentifier {
 /// pydicom's decoding of the first frame: (photometric, burned-in, little-endian samples).
 fn pydicom_first_frame(path: &Path) -> (String, String, Vec<u8>) {
     let raw = path.with_extension("raw");
-    let script = r#"
-import sys, pydicom
-from pydicom.pixels import pixel_array
-ds = pydicom.dcmread(sys.argv[1])
-a = pixel_array(sys.argv[1], raw=True, index=0)
-a.astype(a.dtype.newbyteorder('<')).tofile(sys.argv[2])
-print(ds.PhotometricInterpretation, ds.get('BurnedInAnnotation', '-'), sep='|')
-"#;
-    let out = Command::new("python3")
-        .args(["-c", script])
-        .arg(path)
-        .arg(&raw)
-        .output()
-        .expect("python3 with pydicom and numpy");
-    assert!(
-        out.status.success(),
-        "pydicom: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    let (pi, bia) = text.split_once('|').unwrap();
-    (
-        pi.to_string(),
-        bia.to_string(),
-        std::fs::read(&raw).unwrap(),
-    )
+    let (pi, _, bia, samples) = common::pydicom_pixels(path, &raw, true);
+    (pi, bia, samples)
 }
 
 /// Compares output and reference frames: `blank(x, y)` pixels must be `black`, the rest equal.

@@ -84,3 +84,39 @@ pub fn walk<'a>(ds: &'a Dataset, f: &mut dyn FnMut(&'a dicom_deid::dataset::Elem
     }
     go(ds, 0, f)
 }
+
+/// The pixels of `path` as decoded by pydicom (an independent decoder), written to `raw`:
+/// samples as little-endian bytes, all frames or only the first. Returns the photometric
+/// interpretation, the transfer syntax and Burned In Annotation (`-` when absent), and the
+/// samples.
+pub fn pydicom_pixels(
+    path: &std::path::Path,
+    raw: &std::path::Path,
+    first_frame_only: bool,
+) -> (String, String, String, Vec<u8>) {
+    let script = r#"
+import sys, pydicom
+from pydicom.pixels import pixel_array
+ds = pydicom.dcmread(sys.argv[1])
+a = pixel_array(sys.argv[1], raw=True, index=0) if sys.argv[3] == "first" else pixel_array(sys.argv[1], raw=True)
+a.astype(a.dtype.newbyteorder('<')).tofile(sys.argv[2])
+print(ds.PhotometricInterpretation, ds.file_meta.TransferSyntaxUID, ds.get('BurnedInAnnotation', '-'), sep='|')
+"#;
+    let out = std::process::Command::new("python3")
+        .args(["-c", script])
+        .arg(path)
+        .arg(raw)
+        .arg(if first_frame_only { "first" } else { "all" })
+        .output()
+        .expect("python3 with pydicom and numpy");
+    assert!(
+        out.status.success(),
+        "pydicom cannot decode {}: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let mut parts = text.split('|').map(str::to_string);
+    let mut next = || parts.next().expect("three fields");
+    (next(), next(), next(), std::fs::read(raw).unwrap())
+}
